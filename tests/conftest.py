@@ -1,0 +1,24 @@
+import os, sys, subprocess
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_WIKITEXT = ROOT.parent / 'shared' / 'data' / 'wikitext-2'
+
+def cli(*args, timeout=300, env=None, **kw):
+    "Run the evo-attention command (as installed) and return the CompletedProcess."
+    e = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})}
+    return subprocess.run(CLI + [*map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=e, cwd=kw.pop('cwd', None))
+
+# the console script's entry point, run with this interpreter
+CLI = [sys.executable, '-c', 'import sys; from evo_attention.cli import main; sys.exit(main())']
+
+# the smallest settings that still train something
+TINY = ['--data', 'induction', '--device', 'cpu', '--seq-len', '16', '--d-model', '16', '--n-heads', '2',
+        '--batch-size', '8', '--vocab-size', '16', '--no-progress']
+
+@pytest.fixture
+def wikitext_dir():
+    if not (SHARED_WIKITEXT / 'valid.txt').exists(): pytest.skip('shared WikiText-2 text not present')
+    return SHARED_WIKITEXT
