@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/13_api.ipynb #ff5e76df
+# %% ../nbs/13_api.ipynb #895d2741
 from .config import Config, get_device
 from .gene import AttentionGene, SearchSpace
 from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
@@ -15,3 +15,7 @@ from .model import build_model, count_params
 from .data import LMData, get_data, load_text, load_wikitext2, synthetic_task
 from .train import train_and_evaluate
 from .evolution import Evolution, Individual, VANILLA
+
+__all__ = ['Config', 'get_device', 'AttentionGene', 'SearchSpace', 'SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES',
+           'sparsemax', 'build_model', 'count_params', 'LMData', 'get_data', 'load_text', 'load_wikitext2', 'synthetic_task',
+           'train_and_evaluate', 'Evolution', 'Individual', 'VANILLA']
