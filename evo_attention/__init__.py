@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/13_api.ipynb #895d2741
+# %% ../nbs/13_api.ipynb #90324c10
 from .config import Config, get_device
 from .gene import AttentionGene, SearchSpace
 from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
