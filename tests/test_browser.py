@@ -1,0 +1,77 @@
+"""The Colab notebook in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
+
+The form must render as real widgets, Start must run a (tiny) search, and the evolution plot
+must appear. Screenshots go to $EVO_SCREENSHOTS (default: the test's temporary folder).
+Needs Debian's chromium (/usr/bin/chromium) and the playwright package; .ci/run installs both
+and sets EVO_REQUIRE_BROWSER=1, so that there a missing browser fails instead of skipping.
+"""
+import os, shutil, signal, socket, subprocess, sys, time
+from pathlib import Path
+import pytest
+from conftest import ROOT
+
+CHROMIUM = os.environ.get('EVO_CHROMIUM', '/usr/bin/chromium')
+if not Path(CHROMIUM).exists() or shutil.which('jupyter') is None:
+    if os.environ.get('EVO_REQUIRE_BROWSER'): raise RuntimeError(f'{CHROMIUM} or jupyter is missing')
+    pytest.skip('needs Debian chromium and jupyterlab', allow_module_level=True)
+sync_api = pytest.importorskip('playwright.sync_api')
+
+def _free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@pytest.fixture
+def lab(tmp_path):
+    "A JupyterLab server on 127.0.0.1 serving a copy of the Colab notebook."
+    root = tmp_path / 'lab'; root.mkdir()
+    shutil.copy(ROOT / 'nbs' / 'colab.ipynb', root / 'colab.ipynb')
+    port, token = _free_port(), 'evotest'
+    env = {**os.environ, 'IN_TEST': '1', 'JUPYTER_RUNTIME_DIR': str(tmp_path / 'rt'), 'JUPYTERLAB_SETTINGS_DIR': str(tmp_path / 'settings'),
+           'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path / 'ws')}
+    log = open(tmp_path / 'lab.log', 'w')
+    proc = subprocess.Popen([sys.executable, '-m', 'jupyter', 'lab', '--no-browser', '--allow-root', '--ip=127.0.0.1', f'--port={port}',
+                             f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={root}', '--LabApp.expose_app_in_browser=True',
+                             '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate'],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(300):
+            try: socket.create_connection(('127.0.0.1', port), timeout=0.2).close(); break
+            except OSError: time.sleep(0.2)
+        yield f'http://127.0.0.1:{port}', token
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try: proc.wait(timeout=20)
+        except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle'; }"""
+
+def test_form_renders_start_runs_plot_appears(lab, tmp_path):
+    url, token = lab
+    shots = Path(os.environ.get('EVO_SCREENSHOTS', tmp_path)); shots.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(str(tmp_path / 'chrome'), executable_path=CHROMIUM, headless=True,
+                                                    viewport={'width': 1280, 'height': 1400},
+                                                    args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                                                          '--disable-background-networking', '--disable-component-update', '--disable-sync'])
+        page = ctx.new_page()
+        page.goto(f'{url}/lab/tree/colab.ipynb?token={token}')
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        button = page.locator('button.jupyter-button', has_text='Start')
+        button.wait_for(timeout=120_000)
+        page.wait_for_selector('.widget-tab', timeout=30_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        assert page.locator('.widget-checkbox').count() >= 17          # the options of the four registries + use_bias
+        assert 'VBox(children=' not in page.inner_text('body')          # a text repr means the widgets did not render
+        button.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / 'colab-form.png'), full_page=False)
+        button.click()
+        page.wait_for_selector('.widget-html:has-text("Done: best")', timeout=180_000)
+        plot = page.locator('.widget-output img')
+        plot.first.wait_for(timeout=60_000)
+        assert plot.count() >= 1
+        plot.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / 'colab-after-start.png'), full_page=False)
+        ctx.close()
