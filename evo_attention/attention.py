@@ -54,7 +54,12 @@ class EvoAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)                      # (B, T, C)
         return self.gating.post(self.proj(y), x)
 
-@functools.lru_cache(maxsize=16)
+_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)   # torch < 2.3 has none
+
 def _future_mask(T: int, device) -> torch.Tensor:
     "True above the diagonal: the keys position t must not see (built once per length and device)."
-    return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
+    if _is_compiling(): return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)   # a constant to the compiler
+    return _cached_future_mask(T, device)
+
+@functools.lru_cache(maxsize=16)
+def _cached_future_mask(T: int, device) -> torch.Tensor: return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
