@@ -5,7 +5,7 @@
 # %% ../nbs/09_evolution.ipynb #ec2604d2
 from __future__ import annotations
 import datetime, json, math, multiprocessing, os, random, statistics, time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from . import __version__
@@ -158,9 +158,13 @@ class Evolution:
             ctx = multiprocessing.get_context('spawn')
             with ProcessPoolExecutor(min(self.config.workers, len(jobs)), mp_context=ctx, initializer=_worker_init,
                                      initargs=(self.evaluate, self.config, self.data, threads)) as pool:
-                futures = [pool.submit(_worker_job, ind.gene, r, extra) for ind, r in jobs]
-                for (ind, r), fut in zip(jobs, futures):       # recorded in job order: the same history as one by one
-                    self._record(ind, r, fut.result(), role)
+                futures = {pool.submit(_worker_job, ind.gene, r, extra): (ind, r) for ind, r in jobs}
+                error = None
+                for fut in as_completed(futures):      # recorded as each finishes: a kill loses only trainings in progress
+                    try: m = fut.result()
+                    except Exception as e: error = error or e; continue
+                    self._record(*futures[fut], m, role)
+                if error is not None: raise error
         else:
             for ind, r in jobs:
                 if self.callback:

@@ -1,11 +1,12 @@
-"Several evaluations at once (worker processes) give exactly the history of one-by-one evaluation."
+"Several evaluations at once (worker processes) record exactly the trainings of one-by-one evaluation (in finishing order)."
 import json
 from conftest import TINY, cli
 
 TIMING = ('seconds', 'train_seconds', 'tokens_per_sec')
 
 def _hist(path):
-    return [{k: v for k, v in json.loads(l).items() if k not in TIMING} for l in (path / 'history.jsonl').read_text().splitlines()]
+    rows = [{k: v for k, v in json.loads(l).items() if k not in TIMING} for l in (path / 'history.jsonl').read_text().splitlines()]
+    return sorted(rows, key=lambda h: (h['generation'], h['role'], h['gene'], h.get('replicate', 0)))
 
 def test_workers_match_sequential(tmp_path):
     args = [*TINY, '--steps', '20', '--population', '4', '--generations', '2', '--elites', '1']
@@ -13,3 +14,36 @@ def test_workers_match_sequential(tmp_path):
     r = cli('evolve', *args, '--workers', '2', '--out', tmp_path / 'two')
     assert r.returncode == 0, r.stderr
     assert _hist(tmp_path / 'two') == _hist(tmp_path / 'one')
+
+
+
+def _first_gene(config):
+    "The first individual the search samples (the search's rng is seeded with config.seed)."
+    import random
+    from evo_attention import SearchSpace
+    return SearchSpace().sample(random.Random(config.seed)).id
+
+def _fails_for_first_gene(gene, config, data, **kw):
+    "An evaluation that breaks for one gene and trains the others normally (module level: workers import it)."
+    from evo_attention import train_and_evaluate
+    if gene.id == _first_gene(config): raise RuntimeError('planted failure')
+    return train_and_evaluate(gene, config, data, **kw)
+
+def test_workers_keep_finished_trainings_when_one_fails(tmp_path):
+    "With workers, a failing training loses only itself: the others are in the history, and a resume trains just it."
+    import pytest
+    from evo_attention import Config, Evolution, synthetic_task
+    data = synthetic_task('induction', 16, vocab_size=16)
+    cfg = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, batch_size=8, train_steps=10,
+                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2)
+    run = tmp_path / 'run'
+    with pytest.raises(RuntimeError, match='planted failure'):
+        Evolution(cfg, data=data, run_dir=run, progress=False, evaluate=_fails_for_first_gene).run()
+    genes = [json.loads(l)['gene'] for l in (run / 'history.jsonl').read_text().splitlines()]
+    evo = Evolution(cfg, data=data, run_dir=run, progress=False)
+    planned = {i.gene.id for i in (evo._load() and evo.population)}
+    assert _first_gene(cfg) in planned and _first_gene(cfg) not in genes
+    assert set(genes) == planned - {_first_gene(cfg)}                   # every other training was kept
+    evo = Evolution(cfg, data=data, run_dir=run, progress=False); evo.run()   # resume: trains only the failed one
+    after = [json.loads(l)['gene'] for l in (run / 'history.jsonl').read_text().splitlines()]
+    assert after[:len(genes)] == genes and after[len(genes):] == [_first_gene(cfg)]
