@@ -34,7 +34,11 @@ _TRAIN = [('train_steps', 'steps', W.BoundedIntText, dict(min=1, max=10**7)),
           ('d_model', 'd_model', W.BoundedIntText, dict(min=1, max=10**5)),
           ('n_heads', 'heads', W.BoundedIntText, dict(min=1, max=1024)),
           ('n_layers', 'layers', W.BoundedIntText, dict(min=1, max=1024)),
-          ('vocab_size', 'vocab size (0: all)', W.BoundedIntText, dict(min=0, max=10**7))]
+          ('vocab_size', 'vocab size (0: all)', W.BoundedIntText, dict(min=0, max=10**7)),
+          # spending less compute: stop trainings that are behind at hurdle_step; several trainings at once
+          ('hurdle', 'hurdle', W.Dropdown, dict(options=['none', 'pdh', 'loss_ratio'])),
+          ('hurdle_step', 'hurdle step', W.BoundedIntText, dict(min=1, max=10**7)),
+          ('workers', 'workers', W.BoundedIntText, dict(min=1, max=64))]
 _STYLE = dict(description_width='130px')
 
 class EvolutionForm:
@@ -84,7 +88,7 @@ class EvolutionForm:
         "The `Config` the form describes (`ValueError` if impossible)."
         kw = {f: w.value for f, w in {**self.ga, **self.train}.items()}
         kw['vocab_size'] = kw['vocab_size'] or None
-        base = preset_config(self.preset.value, device=self.device.value)
+        base = preset_config(self.preset.value, device=self.device.value, **self._overrides)   # fields the form lacks
         return Config(**{**base.to_dict(), **kw, 'device': self.device.value})
 
     def search_space(self) -> SearchSpace:
