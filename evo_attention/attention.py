@@ -54,12 +54,10 @@ class EvoAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)                      # (B, T, C)
         return self.gating.post(self.proj(y), x)
 
+def _build_future_mask(T: int, device) -> torch.Tensor: return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
+_cached_future_mask = functools.lru_cache(maxsize=16)(_build_future_mask)
 _is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)   # torch < 2.3 has none
 
 def _future_mask(T: int, device) -> torch.Tensor:
-    "True above the diagonal: the keys position t must not see (built once per length and device)."
-    if _is_compiling(): return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)   # a constant to the compiler
-    return _cached_future_mask(T, device)
-
-@functools.lru_cache(maxsize=16)
-def _cached_future_mask(T: int, device) -> torch.Tensor: return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
+    "True above the diagonal: the keys position t must not see (built once per length and device; under torch.compile, built in the graph)."
+    return (_build_future_mask if _is_compiling() else _cached_future_mask)(T, device)

@@ -8,7 +8,7 @@ import html, math, traceback
 from dataclasses import fields
 from pathlib import Path
 import ipywidgets as W
-from .config import Config, PRESETS, preset_config, get_device
+from .config import Config, PRESETS, preset_config, get_device, _HURDLES
 from .gene import SearchSpace
 from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
 from .data import get_data, TASKS
@@ -36,7 +36,7 @@ _TRAIN = [('train_steps', 'steps', W.BoundedIntText, dict(min=1, max=10**7)),
           ('n_layers', 'layers', W.BoundedIntText, dict(min=1, max=1024)),
           ('vocab_size', 'vocab size (0: all)', W.BoundedIntText, dict(min=0, max=10**7)),
           # spending less compute: stop trainings that are behind at hurdle_step; several trainings at once
-          ('hurdle', 'hurdle', W.Dropdown, dict(options=['none', 'pdh', 'loss_ratio'])),
+          ('hurdle', 'hurdle', W.Dropdown, dict(options=list(_HURDLES))),
           ('hurdle_step', 'hurdle step', W.BoundedIntText, dict(min=1, max=10**7)),
           ('workers', 'workers', W.BoundedIntText, dict(min=1, max=64))]
 _STYLE = dict(description_width='130px')
