@@ -12,7 +12,7 @@ whether the two searches recorded the same perplexities.
     python benchmarks/individual_time.py --device cuda --train-file valid.txt --valid-file test.txt \\
         --genes 'dot|softmax|none|fixed' --paths fast --compile --workers 4
 """
-import argparse, json, math, tempfile, time
+import argparse, dataclasses, json, math, tempfile, time
 from pathlib import Path
 import torch
 from evo_attention import Config, Evolution, get_data, train_and_evaluate
@@ -41,7 +41,7 @@ def main():
     rows = []
     for g in a.genes:
         for path in a.paths.split(','):
-            c = Config(**{**cfg.__dict__, 'fast': path == 'fast'})
+            c = dataclasses.replace(cfg, fast=path == 'fast')
             if dev.type == 'cuda': torch.cuda.synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
             m = train_and_evaluate(g, c, data)
             peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == 'cuda' else float('nan')
@@ -59,8 +59,8 @@ def main():
     if a.workers > 1:
         res = {}
         for w in (1, a.workers):
-            c = Config(**{**cfg.__dict__, 'population_size': a.workers, 'n_generations': 1, 'baseline': False, 'workers': w,
-                                        'elite_size': min(cfg.elite_size, a.workers - 1)})
+            c = dataclasses.replace(cfg, population_size=a.workers, n_generations=1, baseline=False, workers=w,
+                                    elite_size=min(cfg.elite_size, a.workers - 1))
             with tempfile.TemporaryDirectory() as d:
                 t0 = time.perf_counter()
                 evo = Evolution(c, data=data, run_dir=Path(d) / 'run', progress=False); evo.run()

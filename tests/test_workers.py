@@ -16,7 +16,6 @@ def test_workers_match_sequential(tmp_path):
     assert _hist(tmp_path / 'two') == _hist(tmp_path / 'one')
 
 
-
 def _first_gene(config):
     "The first individual the search samples (the search's rng is seeded with config.seed)."
     import random
@@ -33,6 +32,7 @@ def test_workers_keep_finished_trainings_when_one_fails(tmp_path):
     "With workers, a failing training loses only itself: the others are in the history, and a resume trains just it."
     import pytest
     from evo_attention import Config, Evolution, synthetic_task
+    from evo_attention.runs import RunFolder
     data = synthetic_task('induction', 16, vocab_size=16)
     cfg = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, batch_size=8, train_steps=10,
                  log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2)
@@ -40,8 +40,7 @@ def test_workers_keep_finished_trainings_when_one_fails(tmp_path):
     with pytest.raises(RuntimeError, match='planted failure'):
         Evolution(cfg, data=data, run_dir=run, progress=False, evaluate=_fails_for_first_gene).run()
     genes = [json.loads(l)['gene'] for l in (run / 'history.jsonl').read_text().splitlines()]
-    evo = Evolution(cfg, data=data, run_dir=run, progress=False)
-    planned = {i.gene.id for i in (evo._load() and evo.population)}
+    planned = {p['gene'] for p in RunFolder(run, create=False).load_state()['population']}
     assert _first_gene(cfg) in planned and _first_gene(cfg) not in genes
     assert set(genes) == planned - {_first_gene(cfg)}                   # every other training was kept
     evo = Evolution(cfg, data=data, run_dir=run, progress=False); evo.run()   # resume: trains only the failed one
