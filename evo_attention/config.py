@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #3251a4e4
 from __future__ import annotations
-import dataclasses, json
+import dataclasses, json, warnings
 from dataclasses import dataclass, field, asdict
 import torch
 
@@ -21,6 +21,10 @@ def get_device() -> str:
 # %% ../nbs/00_config.ipynb #0ce9c5fb
 _AMP = ('auto', 'fp32', 'fp16', 'bf16')
 _HURDLES = ('none', 'loss_ratio', 'pdh')
+_EXECUTORS = ('local', 'ray')
+
+# Settings that change what a search does, with the value that reproduces a run folder written before they existed.
+_ADDED_SINCE = dict(paired_seeds=False, finalists=0, ablations=False)
 
 @dataclass
 class Config:
@@ -59,7 +63,16 @@ class Config:
     hurdle_ratio: float = 2.0      # loss_ratio: stop when the loss there exceeds this times the best loss seen there
     hurdle_quantile: float = 0.5   # pdh: stop when the loss there exceeds this quantile of earlier trainings' losses there
     hurdle_min_history: int = 3    # earlier trainings needed before a hurdle applies
-    workers: int = 1               # evaluations run at once (processes; on one GPU they share it)
+    workers: int = 1               # evaluations run at once (processes; on one GPU they share it; under Ray: per GPU)
+    # trustworthy conclusions (see finalists)
+    paired_seeds: bool = True      # replicate r of every gene shares data order and initial values (common random numbers)
+    finalists: int = 3             # distinct best genes re-trained with fresh seeds after the search (0: none)
+    final_replicates: int = 3      # fresh-seed trainings of each finalist and of the baseline
+    finalist_racing: bool = False  # stop training a finalist once it is clearly worse than the best one
+    ablations: bool = False        # knock out each component of the winner (back to the baseline's) and retrain
+    # where trainings run
+    executor: str = 'local'        # 'local' (one by one, or `workers` processes) or 'ray' (a Ray cluster)
+    address: str|None = None       # ray: cluster address ('auto': the running cluster); None starts a local Ray instance
 
     def __post_init__(self): self.validate()
 
@@ -88,6 +101,14 @@ class Config:
         need(self.hurdle_ratio > 0, f"hurdle_ratio must be > 0, got {self.hurdle_ratio!r}")
         need(0 <= self.hurdle_quantile <= 1, f"hurdle_quantile must be in [0, 1], got {self.hurdle_quantile!r}")
         need(isinstance(self.hurdle_min_history, int) and self.hurdle_min_history >= 1, f"hurdle_min_history must be an integer >= 1, got {self.hurdle_min_history!r}")
+        need(isinstance(self.finalists, int) and not isinstance(self.finalists, bool) and self.finalists >= 0,
+             f"finalists must be an integer >= 0, got {self.finalists!r}")
+        need(isinstance(self.final_replicates, int) and not isinstance(self.final_replicates, bool) and self.final_replicates >= 1,
+             f"final_replicates must be a positive integer, got {self.final_replicates!r}")
+        for f in ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline'):
+            need(isinstance(getattr(self, f), bool), f"{f} must be True or False, got {getattr(self, f)!r}")
+        need(self.executor in _EXECUTORS, f"executor {self.executor!r} is not one of {', '.join(_EXECUTORS)}")
+        need(self.address is None or isinstance(self.address, str), f"address must be None or a string such as 'auto', got {self.address!r}")
         need(self.amp in _AMP, f"amp {self.amp!r} is not one of {', '.join(_AMP)}")
         dev = str(self.device)
         need(dev.split(':')[0] in ('cpu', 'cuda', 'mps'), f"device {dev!r} is not one of cpu, cuda, cuda:N, mps")
@@ -98,19 +119,29 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict, **overrides) -> Config:
-        "A `Config` from a dict (e.g. a run's `config.json`); unknown keys are an error."
+        "A `Config` from a dict of settings; unknown keys are an error."
         d = {**d, **overrides}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown: raise ValueError(f"Config: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
         return cls(**d)
 
+    @classmethod
+    def from_saved(cls, d: dict, **overrides) -> Config:
+        "The `Config` of a run folder's `config.json`, from any version: settings added since keep the old behaviour, unknown ones are dropped with a warning."
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown: warnings.warn(f"config.json has setting(s) this version does not know: {', '.join(unknown)}; "
+                                  f"they are ignored (the folder was written by another version of evo-attention)")
+        old = {k: v for k, v in _ADDED_SINCE.items() if k not in d}
+        return cls(**{**old, **{k: v for k, v in d.items() if k in names}, **overrides})
+
 # %% ../nbs/00_config.ipynb #abbdf667
 PRESETS = {
     # ~1 minute on 2 CPU cores: a built-in task (no download), a small model, a short search
     'smoke': dict(data='induction', config=dict(max_seq_len=32, d_model=32, n_heads=2, n_layers=2, batch_size=16,
                   eval_batch_size=128, learning_rate=3e-3, train_steps=300, population_size=6, n_generations=4,
-                  elite_size=2, log_interval=50)),
+                  elite_size=2, log_interval=50, finalists=2, final_replicates=2, ablations=True)),
     # tens of minutes on 2 CPU cores: real text, the original model with shorter windows and training
     'cpu': dict(data='wikitext2', config=dict(vocab_size=10000, max_seq_len=64, batch_size=16, eval_batch_size=64,
                 learning_rate=1e-3, train_steps=300, population_size=8, n_generations=4, elite_size=2, log_interval=50)),
@@ -119,6 +150,16 @@ PRESETS = {
 }
 
 def preset_config(name: str, **overrides) -> Config:
-    "The `Config` of preset `name`, with `overrides` on top."
+    "The `Config` of preset `name`, with `overrides` on top (a new population size keeps the preset's elite fraction)."
     if name not in PRESETS: raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
-    return Config(**{**PRESETS[name]['config'], **overrides})
+    base = dict(PRESETS[name]['config'])
+    if 'population_size' in overrides and 'elite_size' not in overrides:
+        pop0, elite0 = base.get('population_size', 12), base.get('elite_size', 3)
+        pop = overrides['population_size']
+        if isinstance(pop, int) and pop >= 2:
+            elite = min(pop - 1, max(1, round(elite0 * pop / pop0)))
+            if elite != elite0:
+                warnings.warn(f"population_size={pop}: elite_size set to {elite} (the {name} preset keeps {elite0} of {pop0}); "
+                              f"pass elite_size to choose it yourself", stacklevel=2)
+            overrides = {**overrides, 'elite_size': elite}
+    return Config(**{**base, **overrides})
