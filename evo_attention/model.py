@@ -4,6 +4,7 @@
 
 # %% ../nbs/05_model.ipynb #4431d058
 from __future__ import annotations
+import hashlib
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ from .gene import AttentionGene
 from .attention import EvoAttention
 
 # %% auto #0
-__all__ = ['MLP', 'Block', 'EvoTransformer', 'build_model', 'count_params']
+__all__ = ['MLP', 'Block', 'EvoTransformer', 'build_model', 'count_params', 'init_paired']
 
 # %% ../nbs/05_model.ipynb #f0174b23
 class MLP(nn.Module):
@@ -80,3 +81,20 @@ def count_params(model: EvoTransformer) -> dict:
     total = sum(p.numel() for p in model.parameters())
     emb = model.tok_emb.weight.numel() + model.pos_emb.weight.numel()
     return dict(total=total, embedding=emb, non_embedding=total - emb)
+
+# %% ../nbs/05_model.ipynb #b0e1b068
+def _name_seed(seed: int, name: str) -> int:
+    return int(hashlib.sha256(f"{seed}|{name}".encode()).hexdigest()[:15], 16)
+
+@torch.no_grad()
+def init_paired(model: nn.Module, seed: int) -> nn.Module:
+    "GPT-2 init (N(0, 0.02) weights, zero biases) of every Linear/Embedding, each from a generator seeded by (seed, its name)."
+    seen = set()
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)) and id(m.weight) not in seen:   # a tied weight once, under its first name
+            seen.add(id(m.weight))
+            g = torch.Generator().manual_seed(_name_seed(seed, name))
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.02)
+            if getattr(m, 'bias', None) is not None: m.bias.zero_()
+    return model
+

@@ -10,23 +10,35 @@ import torch
 import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
-from .model import build_model, count_params
+from .model import build_model, count_params, init_paired
 
 # %% auto #0
-__all__ = ['evaluation_seed', 'amp_dtype', 'evaluate', 'train_and_evaluate']
+__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'native_bf16', 'evaluate', 'train_and_evaluate']
 
 # %% ../nbs/07_train.ipynb #b8ba19ef
 def evaluation_seed(run_seed: int, gene: AttentionGene|str, replicate: int = 0) -> int:
     "A 63-bit seed from (run seed, gene id, replicate), the same on every machine."
     gid = gene.id if isinstance(gene, AttentionGene) else AttentionGene.from_id(gene).id
     return int(hashlib.sha256(f"{run_seed}|{gid}|{replicate}".encode()).hexdigest()[:15], 16)
+def paired_seed(run_seed: int, replicate: int = 0) -> int:
+    "The seed of replicate `replicate` of every gene under `Config.paired_seeds` (common random numbers)."
+    return int(hashlib.sha256(f"{run_seed}|paired|{replicate}".encode()).hexdigest()[:15], 16)
+
+def training_seed(config: Config, gene: AttentionGene|str, replicate: int = 0) -> int:
+    "The seed of one training: shared by all genes with `config.paired_seeds`, else its own per gene."
+    return paired_seed(config.seed, replicate) if config.paired_seeds else evaluation_seed(config.seed, gene, replicate)
+
 
 # %% ../nbs/07_train.ipynb #e6f6b50d
 def amp_dtype(config: Config, device: torch.device) -> torch.dtype|None:
     "The autocast dtype for `config.amp` on `device` (None: fp32)."
     if device.type != 'cuda': return {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(config.amp) if config.amp != 'auto' else None
-    if config.amp == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if config.amp == 'auto': return torch.bfloat16 if native_bf16(device) else torch.float16
     return {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[config.amp]
+
+def native_bf16(device) -> bool:
+    "Whether the GPU computes bf16 natively (compute capability >= 8: A100, L4, H100...). A T4 (7.5) only emulates it, slowly."
+    return torch.cuda.get_device_capability(device) >= (8, 0)
 
 @torch.inference_mode()
 def evaluate(model, data, config: Config, dtype=None) -> float:
@@ -44,7 +56,7 @@ def evaluate(model, data, config: Config, dtype=None) -> float:
 
 # %% ../nbs/07_train.ipynb #dda7d502
 def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
-                       seed: int|None = None,      # default: evaluation_seed(config.seed, gene, replicate)
+                       seed: int|None = None,      # default: training_seed(config, gene, replicate)
                        replicate: int = 0,
                        steps: int|None = None,     # default: config.train_steps
                        progress: bool = False,     # a tqdm bar over the steps
@@ -53,14 +65,16 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                       ) -> dict:
     "Train `gene`'s model on `data` and return its metrics (perplexity, loss, steps, tokens, seconds, ...)."
     gene = AttentionGene.from_id(gene) if isinstance(gene, str) else gene
-    seed = evaluation_seed(config.seed, gene, replicate) if seed is None else seed
+    seed = training_seed(config, gene, replicate) if seed is None else seed
     steps = config.train_steps if steps is None else steps
     device = torch.device(config.device)
     data = data.to(device); data.check_seq_len(config.max_seq_len)
     t_start = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
-    model = build_model(gene, config, data.vocab_size, fast=config.fast).to(device)
+    model = build_model(gene, config, data.vocab_size, fast=config.fast)
+    if config.paired_seeds: init_paired(model, seed); torch.manual_seed(seed)   # same start and dropout stream for every gene
+    model = model.to(device)
     n_params = count_params(model)
     fwd = torch.compile(model) if config.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
