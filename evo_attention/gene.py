@@ -5,8 +5,8 @@
 # %% ../nbs/03_gene.ipynb #6ffe4009
 from __future__ import annotations
 import random
-from dataclasses import dataclass, fields, replace
-from typing import ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace, InitVar
 from . import options
 
 # %% auto #0
@@ -15,6 +15,30 @@ __all__ = ['AttentionGene', 'SearchSpace']
 # %% ../nbs/03_gene.ipynb #d3a7dc37
 _COMPONENTS = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
                'gating': options.GATINGS, 'temperature': options.TEMPERATURES}
+# the original's names for fields (and `gene_dict` keys) that are spelled differently here
+_ORIGINAL_KEYS = {'temperature_mode': 'temperature', 'attention_dropout': 'dropout'}
+
+_CLASS_LISTS = {'similarity': ('SIMILARITY_FUNCS',), 'normalization': ('NORMALIZATIONS',),
+                'gating': ('GATING', 'GATING_TYPES'), 'temperature': ('TEMPERATURE_MODES', 'TEMPERATURE_TYPES')}
+
+def _declared(gene_cls: type, component: str) -> list|None:
+    "The option list `gene_cls` or its nearest base sets for `component` (under either name); None where none does."
+    for klass in gene_cls.__mro__:
+        own = {n: klass.__dict__[n] for n in _CLASS_LISTS[component]
+               if n in klass.__dict__ and not isinstance(klass.__dict__[n], _OptionList)}
+        if len({repr(v) for v in own.values()}) > 1:
+            raise ValueError(f"{klass.__name__} sets {' and '.join(own)} to different lists; set one of them")
+        if own:
+            v = next(iter(own.values()))
+            return [v] if isinstance(v, str) else v
+    return None
+
+class _OptionList:
+    "A class attribute that reads as the component's options: a subclass's own list if it sets one, else every searchable option."
+    def __init__(self, component: str): self.component = component
+    def __get__(self, obj, owner=None) -> list:
+        v = _declared(owner or type(obj), self.component)
+        return list(v) if v is not None else _COMPONENTS[self.component].searchable()
 
 @dataclass(frozen=True)
 class AttentionGene:
@@ -25,15 +49,21 @@ class AttentionGene:
     temperature: str = 'fixed'       # score scale: options.TEMPERATURES
     use_bias: bool = True            # biases in the q, k, v and output projections
     dropout: float = 0.1             # attention-weight dropout, rounded to 0.01
+    gene_dict: InitVar[dict|None] = None  # the original's constructor: all fields in one dict, original or current keys
 
-    # The original's option lists. A subclass that sets them narrows the options its search
-    # uses (None: every searchable registered option). See `SearchSpace.from_gene_class`.
-    SIMILARITY_FUNCS: ClassVar[list|None] = None
-    NORMALIZATIONS: ClassVar[list|None] = None
-    GATING_TYPES: ClassVar[list|None] = None
-    TEMPERATURE_TYPES: ClassVar[list|None] = None
+    # The original's option lists (GATING_TYPES and TEMPERATURE_TYPES are earlier names of GATING and
+    # TEMPERATURE_MODES). They read as the searchable options; a subclass that sets one narrows its
+    # search space (see `SearchSpace.from_gene_class`).
+    SIMILARITY_FUNCS = _OptionList('similarity')
+    NORMALIZATIONS = _OptionList('normalization')
+    GATING = _OptionList('gating')
+    TEMPERATURE_MODES = _OptionList('temperature')
+    GATING_TYPES = _OptionList('gating')
+    TEMPERATURE_TYPES = _OptionList('temperature')
 
-    def __post_init__(self):
+    def __post_init__(self, gene_dict):
+        if gene_dict is not None:
+            for k, v in _from_original_keys(gene_dict).items(): object.__setattr__(self, k, v)
         for comp, reg in _COMPONENTS.items(): reg.check(getattr(self, comp))
         if not isinstance(self.use_bias, bool): raise ValueError(f"use_bias must be True or False, got {self.use_bias!r}")
         d = self.dropout
@@ -48,6 +78,21 @@ class AttentionGene:
                 f"|bias={str(self.use_bias).lower()}|dropout={self.dropout:g}")
 
     def __str__(self): return self.id
+
+    @property
+    def temperature_mode(self) -> str:
+        "The original's name of `temperature`."
+        return self.temperature
+
+    @property
+    def attention_dropout(self) -> float:
+        "The original's name of `dropout`."
+        return self.dropout
+
+    def to_dict(self) -> dict:
+        "The six fields under the original's keys (`AttentionGene(gene_dict=g.to_dict()) == g`)."
+        inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
+        return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_id(cls, s: str) -> AttentionGene:
@@ -74,16 +119,28 @@ class AttentionGene:
         "A random gene from this class's search space."
         return cls.search_space().sample(rng or random.Random())
 
-    def mutate(self, rate: float = 0.3, rng: random.Random|None = None) -> AttentionGene:
-        return type(self).search_space().mutate(self, rate, rng or random.Random())
+    def mutate(self, mutation_rate: float = 0.3, rng: random.Random|None = None) -> AttentionGene:
+        "A copy whose fields are each redrawn from this class's search space with probability `mutation_rate`."
+        return type(self).search_space().mutate(self, mutation_rate, rng or random.Random())
 
     def crossover(self, other: AttentionGene, rng: random.Random|None = None) -> AttentionGene:
+        "Uniform crossover: each field from `self` or `other` with probability 1/2."
         return type(self).search_space().crossover(self, other, rng or random.Random())
 
-# %% ../nbs/03_gene.ipynb #be1f5d6d
-_CLASS_LISTS = {'similarity': 'SIMILARITY_FUNCS', 'normalization': 'NORMALIZATIONS',
-                'gating': 'GATING_TYPES', 'temperature': 'TEMPERATURE_TYPES'}
+def _from_original_keys(d) -> dict:
+    "Field values from a `gene_dict` (the original's keys or the current ones); unknown or clashing keys are an error."
+    if not isinstance(d, Mapping): raise ValueError(f"gene_dict must be a dict of gene fields, got {type(d).__name__}")
+    names = [f.name for f in fields(AttentionGene)]
+    allowed = [*names[:3], 'temperature_mode', 'use_bias', 'attention_dropout']
+    out = {}
+    for k, v in d.items():
+        name = _ORIGINAL_KEYS.get(k, k)
+        if name not in names: raise ValueError(f"gene_dict key {k!r} is not one of {', '.join(allowed)} (or temperature, dropout)")
+        if name in out and out[name] != v: raise ValueError(f"gene_dict gives {name} twice with different values: {out[name]!r} and {v!r}")
+        out[name] = v
+    return out
 
+# %% ../nbs/03_gene.ipynb #be1f5d6d
 @dataclass(frozen=True)
 class SearchSpace:
     "The options a search samples from; `None` means every searchable registered option."
@@ -111,8 +168,8 @@ class SearchSpace:
 
     @classmethod
     def from_gene_class(cls, gene_cls=AttentionGene) -> SearchSpace:
-        "The space an `AttentionGene` subclass declares with the original's class lists."
-        return cls(**{comp: getattr(gene_cls, attr) for comp, attr in _CLASS_LISTS.items()})
+        "The space an `AttentionGene` subclass declares with the original's class lists (unset: every searchable option)."
+        return cls(**{comp: _declared(gene_cls, comp) for comp in _CLASS_LISTS})
 
     def options(self, component: str) -> list:
         "The allowed values of one gene field."
