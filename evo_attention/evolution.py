@@ -4,19 +4,19 @@
 
 # %% ../nbs/09_evolution.ipynb #ec2604d2
 from __future__ import annotations
-import datetime, json, math, multiprocessing, os, random, statistics, time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import dataclasses, datetime, json, math, multiprocessing, os, queue, random, statistics, time, warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from . import __version__
-from .config import Config
+from .config import Config, _ADDED_SINCE
 from .gene import AttentionGene, SearchSpace
 from .data import LMData, LoaderData
 from .train import train_and_evaluate
 from .runs import RunFolder, RunStateError
 
 # %% auto #0
-__all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at']
+__all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'is_out_of_memory', 'failed_result', 'warn_if_slow']
 
 # %% ../nbs/09_evolution.ipynb #51af8af4
 VANILLA = AttentionGene()   # dot|softmax|none|fixed|bias=true|dropout=0.1: the standard transformer's attention
@@ -42,7 +42,9 @@ class Individual:
     @property
     def status(self) -> str:
         s = {r['status'] for r in self.results}
-        return 'diverged' if 'diverged' in s else ('stopped' if 'stopped' in s else ('ok' if s else 'pending'))
+        for bad in ('failed', 'diverged', 'stopped'):
+            if bad in s: return bad
+        return 'ok' if s else 'pending'
     def plan(self) -> dict: return dict(gene=self.gene.id, generation=self.generation, parents=list(self.parents), operator=self.operator)
     def __repr__(self):
         ppl = 'pending' if self.perplexity is None else f"{self.perplexity:.2f}"
@@ -62,13 +64,23 @@ def _as_data(train_loader, eval_loader, data, config):
     if eval_loader is None: raise ValueError("pass eval_loader together with train_loader")
     return LoaderData(train_loader, eval_loader, config.vocab_size)
 
-_RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers')   # may change on resume
+# Settings that may differ when a search is resumed: where and how fast it runs, and what happens after the
+# last generation. `n_generations` may grow (a finished search continues), never shrink below what is done.
+_RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address',
+                'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations')
+
+_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')   # recorded when changed on resume
+
+# The options a search space left open (None) meant before the space was saved as explicit lists.
+_LEGACY_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine'],
+                       normalization=['softmax', 'sparsemax', 'relu_norm', 'sigmoid'],
+                       gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'])
 
 class Evolution:
     "The genetic search over attention genes; `run()` starts it or resumes it from `run_dir`."
     def __init__(self, config: Config, train_loader=None, eval_loader=None, *,
                  data=None,                   # an LMData (preferred) instead of the loaders
-                 search_space: SearchSpace|type|None = None,   # or an AttentionGene subclass
+                 search_space: SearchSpace|type|None = None,   # or an AttentionGene subclass; None: every searchable option (on resume: the saved space)
                  run_dir=None,                # default: runs/<date-time>; an existing one is resumed
                  resume: bool = True,         # False: refuse a run_dir that already holds a search
                  progress: bool = True,       # tqdm bars
@@ -78,6 +90,7 @@ class Evolution:
         self.config = config
         self.data = _as_data(train_loader, eval_loader, data, config)
         if isinstance(search_space, type) and issubclass(search_space, AttentionGene): search_space = search_space.search_space()
+        self._space_given = search_space is not None
         self.space = search_space or SearchSpace()
         self.run_dir = RunFolder(run_dir or Path('runs') / datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
         self.resume, self.progress, self.callback, self.evaluate = resume, progress, callback, evaluate
@@ -87,12 +100,17 @@ class Evolution:
         self.baseline: Individual|None = None
         self.cache: dict = {}                 # (gene id, replicate) -> metrics
         self.records: list[dict] = []         # the history, in order
-        self.generations: list[list[dict]] = []  # ranked population of each finished generation
+        self.generations: list[dict] = []     # {'generation': g, 'population': ranked rows} of each finished generation
 
     # -- persistence ---------------------------------------------------------------------------
+    def _space_dict(self) -> dict:
+        "The search space with every option list spelled out (so options registered later do not change it)."
+        sp = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.space).items()}
+        for comp in _LEGACY_OPTIONS: sp[comp] = self.space.options(comp)
+        return sp
+
     def _settings(self) -> dict:
-        sp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self.space).items()}
-        return dict(config=self.config.to_dict(), search_space=sp, data=getattr(self.data, 'name', 'data'), version=__version__)
+        return dict(config=self.config.to_dict(), search_space=self._space_dict(), data=getattr(self.data, 'name', 'data'), version=__version__)
 
     def _save_state(self, done: bool = False):
         self.run_dir.save_state(dict(generation=self.generation, done=done, rng=_rng_to_json(self.rng.getstate()),
@@ -104,19 +122,38 @@ class Evolution:
         if state is None: return False
         if not self.resume: raise RunStateError(f"{self.run_dir.path} already holds a search; pass resume=True or another run_dir")
         saved = self.run_dir.read_json('config.json')
-        saved['config'] = Config.from_dict(saved['config'], device=self.config.device).to_dict()   # fields added since: defaults
+        raw = dict(saved['config'])
+        old = Config.from_saved(saved['config'], device=self.config.device)
+        for k in _ADDED_SINCE:          # a folder from before a setting existed keeps the behaviour it was started with
+            if k not in saved['config'] and k not in _RESUME_FREE: self.config = dataclasses.replace(self.config, **{k: getattr(old, k)})
+        saved['config'] = old.to_dict()
+        space = {**saved['search_space'], **{c: saved['search_space'].get(c) or opts for c, opts in _LEGACY_OPTIONS.items()}}
+        if not self._space_given: self.space = SearchSpace(**{k: tuple(v) if isinstance(v, list) else v for k, v in space.items()})
         mine = self._settings()
+        data_now = mine['data']
+        if saved.get('data') not in (None, data_now):
+            raise RunStateError(f"{self.run_dir.path} holds a search on data {saved['data']!r}, but the data now is {data_now!r}; "
+                                f"resume it with the data it was started with, or use another run_dir")
         diff = [k for k in mine['config'] if k not in _RESUME_FREE and saved['config'].get(k) != mine['config'].get(k)]
-        if diff or saved['search_space'] != json.loads(json.dumps(mine['search_space'])):
+        done_gens = state['generation'] + 1 if state.get('done') else state['generation']
+        if self.config.n_generations < done_gens: diff.append('n_generations')
+        if diff or json.loads(json.dumps(space)) != json.loads(json.dumps(mine['search_space'])):
             what = ', '.join(f"{k}: saved {saved['config'].get(k)!r} vs now {mine['config'].get(k)!r}" for k in sorted(diff)) or 'the search space'
-            raise RunStateError(f"{self.run_dir.path} holds a search with other settings ({what}); resume it with the same settings or use another run_dir")
+            raise RunStateError(f"{self.run_dir.path} holds a search with other settings ({what}); resume it with the same settings "
+                                f"(more generations, finalists and replicates may be added) or use another run_dir")
+        grown = {k: mine['config'][k] for k in _AFTER_SEARCH if raw.get(k, getattr(old, k)) != mine['config'][k]}
+        if grown: self.run_dir.write_json('config.json', {**saved, 'config': {**raw, **grown}})   # the folder now describes this search
         for r in self.run_dir.read_history(repair=True):
             self.records.append(r); self.cache[(r['gene'], r.get('replicate', 0))] = _metrics(r)
         self.generation = state['generation']
         self.rng.setstate(_rng_from_json(state['rng']))
         self.population = [Individual(AttentionGene.from_id(p['gene']), p['generation'], tuple(p['parents']), p['operator'])
                            for p in state['population']]
-        if self.run_dir.exists('populations.json'): self.generations = self.run_dir.read_json('populations.json')
+        if self.run_dir.exists('populations.json'):
+            pops = self.run_dir.read_json('populations.json')
+            self.generations = [p if isinstance(p, dict) else {'generation': g, 'population': p} for g, p in enumerate(pops)]  # older: a list per generation
+            self.generations = [p for p in self.generations if p['generation'] < self.generation or
+                                (p['generation'] == self.generation and state.get('done'))]
         return True
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -125,7 +162,7 @@ class Evolution:
         c = self.config
         if c.hurdle == 'none' or c.hurdle_step >= c.train_steps: return None
         ref = [loss_at(r.get('loss_curve'), c.hurdle_step) for r in self.records
-               if r.get('role') == 'baseline' or r['generation'] < self.generation]
+               if r.get('role') == 'baseline' or (r.get('role', 'population') == 'population' and r['generation'] < self.generation)]
         ref = sorted(x for x in ref if x is not None and math.isfinite(x))
         if len(ref) < c.hurdle_min_history: return None
         thr = c.hurdle_ratio * ref[0] if c.hurdle == 'loss_ratio' else _quantile(ref, c.hurdle_quantile)
@@ -138,46 +175,87 @@ class Evolution:
         self.cache[(ind.gene.id, r)] = _metrics(rec)
         if self.callback: self.callback('evaluated', self, individual=ind, metrics=m)
 
-    def _fill(self, ind: Individual):
-        ind.results = [self.cache[(ind.gene.id, r)] for r in range(self.config.replicates)]
+    def _fill(self, ind: Individual, replicates=None):
+        ind.results = [self.cache[(ind.gene.id, r)] for r in (replicates or range(self.config.replicates))]
         ppl = [m['perplexity'] for m in ind.results]
         ind.perplexity = statistics.fmean(ppl) if all(map(math.isfinite, ppl)) else math.inf
 
-    def _evaluate(self, inds: list[Individual], role: str = 'population'):
-        "Train what `inds` still lack (never a gene already trained), in order; `config.workers` at once."
+    def _evaluate(self, inds: list[Individual], role: str = 'population', replicates=None, extra: dict|None = None):
+        "Train what `inds` still lack (never a gene already trained) for `replicates` (default: range(config.replicates))."
+        replicates = list(replicates if replicates is not None else range(self.config.replicates))
         jobs, seen = [], set()
         for ind in inds:
-            for r in range(self.config.replicates):
+            for r in replicates:
                 key = (ind.gene.id, r)
                 if key not in self.cache and key not in seen: jobs.append((ind, r)); seen.add(key)
-        hurdle = self._hurdle()
-        extra = {'should_stop': hurdle} if hurdle else {}
-        if self.config.workers > 1 and len(jobs) > 1:
-            import torch
-            threads = torch.get_num_threads()     # as here: the same CPU arithmetic, so the same results
-            ctx = multiprocessing.get_context('spawn')
-            with ProcessPoolExecutor(min(self.config.workers, len(jobs)), mp_context=ctx, initializer=_worker_init,
-                                     initargs=(self.evaluate, self.config, self.data, threads)) as pool:
-                futures = {pool.submit(_worker_job, ind.gene, r, extra): (ind, r) for ind, r in jobs}
-                error = None
-                for fut in as_completed(futures):      # recorded as each finishes: a kill loses only trainings in progress
-                    try: m = fut.result()
-                    except Exception as e: error = error or e; continue
-                    self._record(*futures[fut], m, role)
-                if error is not None: raise error
+        if extra is None:
+            hurdle = self._hurdle() if role == 'population' else None
+            extra = {'should_stop': hurdle} if hurdle else {}
+        done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
+        for ind, r, m in self._run_jobs(jobs, extra):
+            self._record(ind, r, m, role)
+            for i in inds:
+                if done(i): self._fill(i, replicates)
+            if role == 'population': self._save_state()
+        for ind in inds:
+            if done(ind): self._fill(ind, replicates)
+
+    def _run_jobs(self, jobs: list, extra: dict):
+        "Run (individual, replicate) trainings; yield (individual, replicate, metrics) as each one finishes."
+        c = self.config
+        if not jobs: return
+        if c.executor == 'ray':
+            from .ray_executor import ray_jobs
+            yield from ray_jobs(self, jobs, extra)
+        elif c.workers > 1 and len(jobs) > 1: yield from self._pool_jobs(jobs, extra)
         else:
             for ind, r in jobs:
+                kw = dict(extra)
                 if self.callback:
                     self.callback('training', self, individual=ind, replicate=r)
-                    on_log = lambda step, loss, ind=ind: self.callback('step', self, individual=ind, step=step, loss=loss)
-                    m = self.evaluate(ind.gene, self.config, self.data, replicate=r, progress=self.progress, on_log=on_log, **extra)
-                else: m = self.evaluate(ind.gene, self.config, self.data, replicate=r, progress=self.progress, **extra)
-                self._record(ind, r, m, role)
-                for i in inds:
-                    if not i.evaluated and all((i.gene.id, k) in self.cache for k in range(self.config.replicates)): self._fill(i)
-                if role == 'population': self._save_state()
-        for ind in inds:
-            if not ind.evaluated: self._fill(ind)
+                    kw['on_log'] = lambda step, loss, ind=ind: self.callback('step', self, individual=ind, step=step, loss=loss)
+                try: m = self.evaluate(ind.gene, c, self.data, replicate=r, progress=self.progress, **kw)
+                except Exception as e:
+                    if not is_out_of_memory(e): raise
+                    m = failed_result(ind.gene, r, e)
+                yield ind, r, m
+
+    def _pool_jobs(self, jobs: list, extra: dict):
+        "`config.workers` trainings at once in spawned processes; their progress comes back through a queue."
+        import torch
+        threads = torch.get_num_threads()     # as here: the same CPU arithmetic, so the same results
+        ctx = multiprocessing.get_context('spawn')
+        manager = ctx.Manager() if self.callback else None
+        events = manager.Queue() if manager else None
+        index = {(ind.gene.id, r): ind for ind, r in jobs}
+        try:
+            with ProcessPoolExecutor(min(self.config.workers, len(jobs)), mp_context=ctx, initializer=_worker_init,
+                                     initargs=(self.evaluate, self.config, self.data, threads, events)) as pool:
+                futures = {pool.submit(_worker_job, ind.gene, r, extra): (ind, r) for ind, r in jobs}
+                pending, error = set(futures), None
+                while pending:
+                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    self._forward_events(events, index)
+                    for fut in finished:                      # recorded as each finishes: a kill loses only trainings in progress
+                        ind, r = futures[fut]
+                        try: m = fut.result()
+                        except Exception as e:
+                            if not is_out_of_memory(e): error = error or e; continue
+                            m = failed_result(ind.gene, r, e)
+                        yield ind, r, m
+                if error is not None: raise error
+        finally:
+            if manager: manager.shutdown()
+
+    def _forward_events(self, events, index):
+        "Pass the workers' 'training' and 'step' events on to the callback."
+        while events is not None:
+            try: kind, gid, r, *rest = events.get_nowait()
+            except queue.Empty: return
+            ind = index.get((gid, r))
+            if ind is None: continue
+            if kind == 'training': self.callback('training', self, individual=ind, replicate=r)
+            else: self.callback('step', self, individual=ind, step=rest[0], loss=rest[1])
 
     def _next_generation(self) -> list[Individual]:
         c, ranked = self.config, rank(self.population)
@@ -194,12 +272,13 @@ class Evolution:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> list[Individual]:
-        "Run (or resume) the search; returns the final population, best first."
+        "Run (or resume, or continue with more generations) the search, then its finalist stage; returns the final population, best first."
         c = self.config
         if not self._load():
             self.run_dir.write_json('config.json', self._settings())
             self.population = [Individual(self.space.sample(self.rng)) for _ in range(c.population_size)]
             self._save_state()
+        warn_if_slow(c, self.space)
         if c.baseline:
             self.baseline = Individual(VANILLA, operator='baseline')
             self._evaluate([self.baseline], role='baseline')
@@ -211,9 +290,11 @@ class Evolution:
             self._evaluate(self.population)
             self._save_state()
             self.population = rank(self.population)
-            if len(self.generations) <= self.generation:
-                self.generations.append([dict(i.plan(), perplexity=i.perplexity, status=i.status) for i in self.population])
+            if not any(g['generation'] == self.generation for g in self.generations):
+                self.generations.append(dict(generation=self.generation,
+                                             population=[dict(i.plan(), perplexity=i.perplexity, status=i.status) for i in self.population]))
                 self.run_dir.write_json('populations.json', self.generations)
+                self.run_dir.write_json('lineage.json', self.lineage())
                 self.run_dir.write_json('summary.json', self.summary())
                 if self.callback: self.callback('generation', self, generation=self.generation, population=self.population)
             if bar is not None: bar.n = self.generation + 1; bar.set_postfix(best=f"{self.population[0].perplexity:.2f}"); bar.refresh()
@@ -223,16 +304,41 @@ class Evolution:
             self._save_state()
         if bar is not None: bar.close()
         self._save_state(done=True)
+        if c.finalists:
+            from .finalists import run_finalists
+            run_finalists(self)
+        self.run_dir.write_json('lineage.json', self.lineage())
         self.run_dir.write_json('summary.json', self.summary())
         if self.callback: self.callback('done', self)
         return self.population
 
+    def lineage(self) -> list[dict]:
+        "Every individual of every generation (elites again in each generation they survive), the baseline, finalists and knock-outs."
+        rows = []
+        for g in self.generations:
+            for p in g['population']:
+                op = 'elite' if p['generation'] < g['generation'] else p['operator']
+                rows.append(dict(generation=g['generation'], gene=p['gene'], parents=p['parents'], operator=op,
+                                 perplexity=p['perplexity'], status=p['status'], role='population'))
+        extra = {}
+        for r in self.records:
+            if r.get('role', 'population') != 'population': extra.setdefault((r['role'], r['gene']), []).append(r)
+        for (role, gene), rs in extra.items():
+            ppl = [x['perplexity'] for x in rs]
+            ok = all(p is not None and math.isfinite(p) for p in ppl)
+            rows.append(dict(generation=None if role == 'baseline' else len(self.generations), gene=gene, parents=[],
+                             operator=role, perplexity=statistics.fmean(ppl) if ok else None,
+                             status=rs[-1]['status'], role=role, replicates=[x.get('replicate', 0) for x in rs]))
+        return rows
+
     def summary(self) -> dict:
-        "Best gene, its perplexity, the baseline's, and what the search cost."
+        "Best gene, its perplexity, the baseline's, what the search cost and (once run) the finalists' verdicts."
         hist = self.records                   # the history as written (no re-reading of the file)
         best = rank(self.population)[0] if self.population else None
         base = self.baseline.perplexity if self.baseline and self.baseline.evaluated else None
-        done = bool(self.population) and self.generation >= self.config.n_generations - 1 and all(i.evaluated for i in self.population)
+        done = (bool(self.population) and self.generation >= self.config.n_generations - 1 and all(i.evaluated for i in self.population)
+                and len(self.generations) >= self.config.n_generations)
+        fin = getattr(self, 'final', None)
         return dict(best_gene=best.gene.id if best else None, best_perplexity=best.perplexity if best else None,
                     best_perplexity_std=best.perplexity_std if best else None,
                     baseline_gene=VANILLA.id if self.config.baseline else None, baseline_perplexity=base,
@@ -240,12 +346,13 @@ class Evolution:
                     evaluations=len(hist), unique_genes=len({r['gene'] for r in hist}),
                     total_train_steps=sum(r['steps'] for r in hist), total_tokens=sum(r['tokens'] for r in hist),
                     total_seconds=sum(r['seconds'] for r in hist),
-                    diverged=sum(r['status'] == 'diverged' for r in hist),
+                    diverged=sum(r['status'] == 'diverged' for r in hist), failed=sum(r['status'] == 'failed' for r in hist),
                     generations_done=len(self.generations), finished=done, replicates=self.config.replicates,
-                    data=getattr(self.data, 'name', 'data'))
+                    paired_seeds=self.config.paired_seeds, data=getattr(self.data, 'name', 'data'),
+                    finalists=fin['summary'] if fin else None)
 
 def _metrics(record: dict) -> dict:
-    "A history line back to metrics (None perplexity = inf: it diverged)."
+    "A history line back to metrics (None perplexity = inf: it diverged or failed)."
     m = {k: v for k, v in record.items() if k not in ('role', 'generation', 'parents', 'operator')}
     for k in ('perplexity', 'val_loss'):
         if m.get(k) is None: m[k] = math.inf
@@ -270,15 +377,47 @@ def _quantile(xs: list, q: float) -> float:
     lo = math.floor(pos)
     return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (pos - lo)
 
+def is_out_of_memory(e: BaseException) -> bool:
+    "Whether `e` says a device ran out of memory (a CUDA OOM, a refused memory estimate, the CPU allocator giving up)."
+    import torch
+    oom = getattr(torch, 'OutOfMemoryError', None) or getattr(torch.cuda, 'OutOfMemoryError', ())
+    return isinstance(e, (MemoryError, oom)) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
+
+def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
+    "The record of a training that could not run (out of memory, a lost worker): the worst fitness, and why."
+    import torch
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
+    gid = gene.id if isinstance(gene, AttentionGene) else AttentionGene.from_id(gene).id
+    msg = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return dict(gene=gid, perplexity=math.inf, val_loss=math.inf, train_loss=math.nan, steps=0, tokens=0, loss_curve=[],
+                seconds=0.0, train_seconds=0.0, tokens_per_sec=math.nan, params=None, non_embedding_params=None,
+                seed=None, replicate=replicate, status='failed', error=msg.strip()[:2000])
+
+def warn_if_slow(config: Config, space: SearchSpace|None = None, tokens_per_sec: float = 7000.0):
+    "Warn when a search of this size runs on the CPU (2 cores train the default model at ~7k tokens/s)."
+    if not str(config.device).startswith('cpu'): return
+    n = config.population_size + (config.n_generations - 1) * (config.population_size - config.elite_size) + bool(config.baseline)
+    n = n * config.replicates + config.finalists * config.final_replicates + bool(config.finalists) * config.final_replicates
+    scale = (config.d_model / 128) ** 2 * config.n_layers / 2
+    hours = n * config.train_steps * config.batch_size * config.max_seq_len * max(scale, 0.05) / tokens_per_sec / 3600
+    if hours > 2:
+        warnings.warn(f"this search trains about {n} models of {config.train_steps} steps on the CPU: roughly {hours:.0f} hours "
+                      f"on 2 cores (minutes on a GPU). On Colab choose Runtime > Change runtime type > GPU, or use a "
+                      f"smaller preset ('smoke', 'cpu').", stacklevel=3)
+
 _WORKER = {}
-def _worker_init(evaluate, config, data, threads):
+def _worker_init(evaluate, config, data, threads, events=None):
     import torch
     if threads: torch.set_num_threads(threads)
-    _WORKER.update(evaluate=evaluate, config=config, data=data)
+    _WORKER.update(evaluate=evaluate, config=config, data=data, events=events)
 
 def _worker_job(gene, replicate, extra):
-    w = _WORKER
-    return w['evaluate'](gene, w['config'], w['data'], replicate=replicate, progress=False, **extra)
+    w, kw = _WORKER, dict(extra)
+    if w['events'] is not None:
+        w['events'].put(('training', gene.id, replicate))
+        kw['on_log'] = lambda step, loss: w['events'].put(('step', gene.id, replicate, step, loss))
+    return w['evaluate'](gene, w['config'], w['data'], replicate=replicate, progress=False, **kw)
 
 def _rng_to_json(state): return [state[0], list(state[1]), state[2]]
 def _rng_from_json(s): return (s[0], tuple(s[1]), s[2])
+
