@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_data.ipynb #c6540780
 from __future__ import annotations
-import os, math, time
+import os, math, re, time, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,30 +95,61 @@ class LMData:
         return v.shape[0] * (v.shape[1] - 1) if v.dim() == 2 else v.numel() - 1
 
 # %% ../nbs/06_data.ipynb #ed081932
-def _read_lines(path) -> list[str]:
+_CONTROL = re.compile(r'[\x00-\x08\x0e-\x1f\x7f-\x9f]')   # control characters other than whitespace (\t \n \v \f \r)
+
+def _read_lines(path, encoding: str = 'utf-8') -> list[str]:
+    "The lines of a text file; a file that does not decode, or that looks binary, is refused with what to do."
     p = Path(path).expanduser()
     if not p.is_file(): raise FileNotFoundError(f"text file {str(p)!r} does not exist")
-    return p.read_text(encoding='utf-8', errors='replace').splitlines()
+    raw = p.read_bytes()
+    try: text = raw.decode(encoding)
+    except LookupError: raise ValueError(f"encoding {encoding!r} is not one Python knows (e.g. 'utf-8', 'latin-1', 'cp1252', 'utf-16')") from None
+    except UnicodeDecodeError as e:
+        line = raw.count(b'\n', 0, e.start) + 1
+        raise ValueError(f"{str(p)!r} is not {encoding} text: byte 0x{raw[e.start]:02x} at byte offset {e.start} (line {line}) "
+                         f"cannot be decoded ({e.reason}). If it is text in another encoding, pass that encoding, e.g. "
+                         f"encoding='latin-1' or 'cp1252' for Western European text; if it is not text, use a text file.") from None
+    if encoding.replace('-', '').replace('_', '').lower() in ('utf8', 'utf8sig'): text = text.removeprefix('\ufeff')
+    bad = _CONTROL.findall(text)
+    if '\x00' in text or len(bad) > 0.01 * len(text):
+        i = text.find('\x00') if '\x00' in text else _CONTROL.search(text).start()
+        what = "NUL bytes" if '\x00' in text else f"{len(bad):,} control characters ({100 * len(bad) / len(text):.1f}% of it)"
+        raise ValueError(f"{str(p)!r} looks binary, not like text: it contains {what}, the first at byte offset "
+                         f"{len(text[:i].encode(encoding))}. Pass a plain text file (or its encoding, e.g. encoding='utf-16', "
+                         f"if it is text in a wide encoding).")
+    return text.splitlines()
+
+def _warn_rare(counts: Counter, name: str):
+    "Warn when most distinct training words occur once: such a vocabulary is mostly noise (random or non-word data)."
+    once = sum(1 for c in counts.values() if c == 1)
+    if counts and once > 0.5 * len(counts):
+        warnings.warn(f"{name}: {once:,} of the {len(counts):,} distinct training words ({100 * once / len(counts):.0f}%) occur "
+                      f"only once; a language model cannot learn such words (is this natural-language text, and large enough?)",
+                      stacklevel=3)
 
 def text_data(train_lines: list[str], valid_lines: list[str], vocab_size: int|None = 10000, name: str = 'text') -> LMData:
     "Word-level `LMData` from lines of text; the vocabulary comes from `train_lines` only."
-    vocab = Vocab(Counter(w for line in train_lines for w in line.split()), vocab_size)
+    counts = Counter(w for line in train_lines for w in line.split())
+    _warn_rare(counts, name)
+    vocab = Vocab(counts, vocab_size)
     return LMData(vocab.encode_lines(train_lines), vocab.encode_lines(valid_lines), len(vocab), name, vocab)
 
 def load_text(path=None,                  # folder with train.txt + valid.txt, or one file split 90/10 by lines
               train=None, valid=None,     # or: explicit training and validation files
-              vocab_size: int|None = 10000) -> LMData:
+              vocab_size: int|None = 10000,
+              encoding: str = 'utf-8',    # the files' text encoding, e.g. 'latin-1', 'cp1252', 'utf-16'
+             ) -> LMData:
     "Your own text as `LMData`."
     if train is not None or valid is not None:
         if path is not None or train is None or valid is None: raise ValueError("pass either path, or both train and valid files")
-        return text_data(_read_lines(train), _read_lines(valid), vocab_size, name=Path(train).stem)
+        return text_data(_read_lines(train, encoding), _read_lines(valid, encoding), vocab_size, name=Path(train).stem)
     if path is None: raise ValueError("pass a folder, a text file, or train= and valid= files")
     p = Path(path).expanduser()
     if p.is_dir():
         missing = [f for f in ('train.txt', 'valid.txt') if not (p / f).is_file()]
         if missing: raise FileNotFoundError(f"folder {str(p)!r} needs train.txt and valid.txt; missing: {', '.join(missing)}")
-        return text_data(_read_lines(p / 'train.txt'), _read_lines(p / 'valid.txt'), vocab_size, name=p.name)
-    lines = _read_lines(p)
+        return text_data(_read_lines(p / 'train.txt', encoding), _read_lines(p / 'valid.txt', encoding), vocab_size, name=p.name)
+    lines = _read_lines(p, encoding)
     cut = int(len(lines) * 0.9)
     if cut == 0 or cut == len(lines): raise ValueError(f"{str(p)!r} has {len(lines)} lines: too few to split 90/10 into training and validation")
     return text_data(lines[:cut], lines[cut:], vocab_size, name=p.stem)
@@ -208,10 +239,11 @@ class LoaderData:
 TASK_VOCAB = 32   # built-in tasks use at most this many token types
 
 def get_data(source: str = 'wikitext2', vocab_size: int|None = 10000, max_seq_len: int = 128,
-             train_file=None, valid_file=None, seed: int = 0) -> LMData:
+             train_file=None, valid_file=None, seed: int = 0,
+             encoding: str = 'utf-8') -> LMData:      # of text files
     "Data from a name (`wikitext2`, a built-in task), a path (folder or file), or explicit train/valid files."
-    if train_file is not None or valid_file is not None: return load_text(train=train_file, valid=valid_file, vocab_size=vocab_size)
+    if train_file is not None or valid_file is not None: return load_text(train=train_file, valid=valid_file, vocab_size=vocab_size, encoding=encoding)
     if source == 'wikitext2': return load_wikitext2(vocab_size)
     if source in TASKS: return synthetic_task(source, max_seq_len, vocab_size=min(vocab_size or TASK_VOCAB, TASK_VOCAB), seed=seed)
-    if Path(source).expanduser().exists(): return load_text(source, vocab_size=vocab_size)
+    if Path(source).expanduser().exists(): return load_text(source, vocab_size=vocab_size, encoding=encoding)
     raise ValueError(f"data {source!r} is not wikitext2, a built-in task ({', '.join(TASKS)}), or an existing file or folder")
