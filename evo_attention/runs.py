@@ -28,7 +28,8 @@ def atomic_write(path, text: str):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)   # mkstemp's 0600 is too private
+        try: os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)   # mkstemp's 0600 is too private
+        except OSError: pass                 # some filesystems (Google Drive's FUSE on Colab) refuse chmod: keep the save
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(text); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
