@@ -8,11 +8,13 @@ import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .options import NORMALIZATIONS, GATINGS, TEMPERATURES, Similarity, make_similarity
+from .options import TEMPERATURES, Similarity, make_similarity
+from .normalizations import make_normalization
+from .modern import make_gating
 from .gene import AttentionGene
 
 # %% auto #0
-__all__ = ['EvoAttention']
+__all__ = ['EvoAttention', 'causal_check']
 
 # %% ../nbs/04_attention.ipynb #f0b5de84
 class EvoAttention(nn.Module):
@@ -24,35 +26,49 @@ class EvoAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=gene.use_bias)
         self.proj = nn.Linear(d_model, d_model, bias=gene.use_bias)
         self.similarity = make_similarity(gene.similarity, n_heads, self.d_head)
-        norm = NORMALIZATIONS[gene.normalization]
-        self.normalize = getattr(norm, 'fast', norm) if fast else norm   # e.g. sparsemax with a partial sort
+        self.normalize = make_normalization(gene.normalization, n_heads, fast)   # a function (fast: e.g. sparsemax's partial sort) or a module
         self.temperature = TEMPERATURES[gene.temperature](n_heads, d_model, self.d_head)
-        self.gating = GATINGS[gene.gating](d_model)
+        self.gating = make_gating(gene.gating, d_model, n_heads)
         self.attn_dropout = nn.Dropout(gene.dropout)
         self.fast = fast
 
     @property
     def uses_fused(self) -> bool:
-        "Whether `forward` takes the fused kernel: softmax over a dot product of transformed q and k."
-        return self.fast and self.gene.normalization == 'softmax' and type(self.similarity).as_dot is not Similarity.as_dot
+        "Whether `forward` takes the fused kernel: softmax (or softmax with a sink) over a dot product of transformed q and k."
+        softmax = self.gene.normalization == 'softmax' or getattr(self.normalize, 'sink', None) is not None
+        return self.fast and softmax and type(self.similarity).as_dot is not Similarity.as_dot
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         h = self.gating.pre(x)
         q, k, v = self.qkv(h).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_heads, self.d_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
-        tau = self.temperature(x)                                   # scalar, (1, H, 1, 1) or (B, H, T, 1)
+        tau = self.temperature(x)                                   # scalar, (1, H, 1, 1), (1, H, T, 1) or (B, H, T, 1)
         if self.uses_fused:
             qd, kd = self.similarity.as_dot(q, k)
-            y = F.scaled_dot_product_attention(qd * tau, kd, v, is_causal=True, scale=1.0,
-                                               dropout_p=self.attn_dropout.p if self.training else 0.0)
+            p = self.attn_dropout.p if self.training else 0.0
+            sink = getattr(self.normalize, 'sink', None)
+            if sink is None: y = F.scaled_dot_product_attention(qd * tau, kd, v, is_causal=True, scale=1.0, dropout_p=p)
+            else: y = _sdpa_with_sink(qd * tau, kd, v, sink, p)
         else:
             s = self.similarity(q, k) * tau                         # (B, H, T, T)
             future = _future_mask(T, x.device)
             w = self.normalize(s.masked_fill(future, float('-inf')))
             y = self.attn_dropout(w) @ v                            # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)                      # (B, T, C)
+        pre_proj = getattr(self.gating, 'pre_proj', None)           # a gate on the head outputs (gated attention)
+        if pre_proj is not None: y = pre_proj(y, x)
         return self.gating.post(self.proj(y), x)
+
+def _sdpa_with_sink(q, k, v, sink, dropout_p: float) -> torch.Tensor:
+    "Causal softmax attention with one extra logit per head (`sink`: a number or `(H,)`): an extra key 0 with a zero value, its logit an additive mask."
+    B, H, T, hs = q.shape
+    causal = torch.zeros(T, T, dtype=q.dtype, device=q.device).masked_fill(_future_mask(T, q.device), float('-inf'))
+    b = torch.as_tensor(sink, dtype=q.dtype, device=q.device).expand(H).view(H, 1, 1).expand(H, T, 1)   # (H, T, 1)
+    bias = torch.cat([b, causal.expand(H, T, T)], -1)                # (H, T, T + 1): the sink, then the causal mask
+    k = torch.cat([k.new_zeros(B, H, 1, hs), k], 2)                  # (B, H, T + 1, hs): the sink's key scores 0 + b
+    v = torch.cat([v.new_zeros(B, H, 1, hs), v], 2)                  # the sink contributes nothing
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0, dropout_p=dropout_p)
 
 def _build_future_mask(T: int, device) -> torch.Tensor: return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
 _cached_future_mask = functools.lru_cache(maxsize=16)(_build_future_mask)
@@ -61,3 +77,16 @@ _is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)   # torch
 def _future_mask(T: int, device) -> torch.Tensor:
     "True above the diagonal: the keys position t must not see (built once per length and device; under torch.compile, built in the graph)."
     return (_build_future_mask if _is_compiling() else _cached_future_mask)(T, device)
+
+# %% ../nbs/04_attention.ipynb #ca2cd288
+def causal_check(gene: AttentionGene, d_model: int = 16, n_heads: int = 4, T: int = 9, t: int = 4,
+                 fast: bool = True, seed: int = 0) -> dict:
+    "Perturb the inputs after position `t` of a fresh `EvoAttention(gene)`: `leak` (largest change at ≤ t), `changed` (after t), `finite`."
+    torch.manual_seed(seed)
+    att = EvoAttention(gene, d_model, n_heads, fast=fast).eval()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, T, d_model, generator=g)
+    x2 = x.clone(); x2[:, t + 1:] = torch.randn(2, T - t - 1, d_model, generator=g) * 3
+    with torch.no_grad(): y, y2 = att(x), att(x2)
+    return dict(leak=(y[:, :t + 1] - y2[:, :t + 1]).abs().max().item(), changed=not torch.allclose(y[:, t + 1:], y2[:, t + 1:]),
+                finite=bool(torch.isfinite(y).all() and torch.isfinite(y2).all()))

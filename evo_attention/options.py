@@ -196,3 +196,6 @@ class HighwayGate(_Gate):
     def post(self, o, x):
         g = torch.sigmoid(self.gate(x))
         return g * o + (1 - g) * x
+
+# %% ../nbs/02_options.ipynb #3d595f44
+from . import normalizations, modern  # registers the newer options
