@@ -257,6 +257,7 @@ class EvolutionForm:
     # -- running -----------------------------------------------------------------------------------
     def run(self) -> Evolution|None:
         "Run what Start prepared, in the running cell: live bars and curve, and one printed line per finished training."
+        self.evolution = None
         if self._plan is None:
             print("Nothing to run yet: press Start (or Resume) in the form above, then run this cell.")
             return None
@@ -270,7 +271,7 @@ class EvolutionForm:
         if warn: print(f"⚠ {warn}")
         print(f"{'Resuming' if self._state else 'Starting'} the search in {p['run_dir']} on {p['data']} ({cfg.device}); "
               f"one line per finished training:", flush=True)
-        self.button.disabled, self.evolution = True, None
+        self.button.disabled = True
         try:
             self.status.value = f"loading data {_code(p['data'])} ..."
             data = get_data(p['data'], vocab_size=cfg.vocab_size, max_seq_len=cfg.max_seq_len)

@@ -1,11 +1,11 @@
 """The Colab notebook in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
-The form must render as real widgets, Start must run a (tiny) search, and the evolution plot
-must appear. Screenshots go to $EVO_SCREENSHOTS (default: the test's temporary folder).
+The form must render as real widgets; Start prepares the run folder (and trains nothing); the
+next cell runs the (tiny) search, printing a line per training, and the evolution plot appears. Screenshots go to $EVO_SCREENSHOTS (default: the test's temporary folder).
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package; .ci/run installs both
 and sets EVO_REQUIRE_BROWSER=1, so that there a missing browser fails instead of skipping.
 """
-import os, shutil, signal, socket, subprocess, sys, time
+import os, re, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 from conftest import ROOT
@@ -47,7 +47,11 @@ KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return !!k && k.status === 'idle'; }"""
 
-def test_form_renders_start_runs_plot_appears(lab, tmp_path):
+RUN_CELL = """() => { const nb = window.jupyterapp.shell.currentWidget.content;
+  const i = nb.widgets.findIndex(c => c.model.sharedModel.getSource().includes('form.run()'));
+  nb.activeCellIndex = i; return i; }"""
+
+def test_form_renders_start_prepares_next_cell_runs_plot_appears(lab, tmp_path):
     url, token = lab
     shots = Path(os.environ.get('EVO_SCREENSHOTS', tmp_path)); shots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
@@ -65,13 +69,23 @@ def test_form_renders_start_runs_plot_appears(lab, tmp_path):
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
         assert page.locator('.widget-checkbox').count() >= 17          # the options of the four registries + use_bias
         assert 'VBox(children=' not in page.inner_text('body')          # a text repr means the widgets did not render
+        assert page.get_by_text('Nothing to run yet: press Start').count() == 1   # Run all alone trains nothing
         button.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / 'colab-form.png'), full_page=False)
-        button.click()
+        button.click()                                                   # Start: prepares, trains nothing
+        page.wait_for_selector('.widget-html:has-text("Now run the next cell")', timeout=60_000)
+        page.screenshot(path=str(shots / 'colab-after-start.png'), full_page=False)
+        assert page.evaluate(RUN_CELL) > 0
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
         page.wait_for_selector('.widget-html:has-text("Done: best")', timeout=180_000)
+        lines = page.locator('.jp-OutputArea-output pre', has_text=re.compile(r'generation \d+/2 .* perplexity'))
+        lines.first.wait_for(timeout=30_000)
+        assert page.get_by_text(re.compile(r'^Done: best', re.M)).count() >= 1
         plot = page.locator('.widget-output img')
         plot.first.wait_for(timeout=60_000)
         assert plot.count() >= 1
         plot.first.scroll_into_view_if_needed()
-        page.screenshot(path=str(shots / 'colab-after-start.png'), full_page=False)
+        page.screenshot(path=str(shots / 'colab-after-run.png'), full_page=False)
+        lines.last.scroll_into_view_if_needed()                          # the printed lines, below the plot
+        page.screenshot(path=str(shots / 'colab-run-lines.png'), full_page=False)
         ctx.close()
