@@ -33,7 +33,7 @@ def main():
     rows = {}
     for seed in a.seeds:
         for h in a.hurdles:
-            cfg = preset_config(a.preset, device=a.device, seed=seed, hurdle=h, hurdle_step=step)
+            cfg = preset_config(a.preset, device=a.device, seed=seed, hurdle=h, hurdle_step=step, finalists=0)   # the search's own cost
             run_dir = Path(a.out) / f"{a.preset}-{h}-seed{seed}"
             t0 = time.time()
             evo = Evolution(cfg, data=data, run_dir=run_dir, progress=False)

@@ -73,6 +73,7 @@ class Config:
     # where trainings run
     executor: str = 'local'        # 'local' (one by one, or `workers` processes) or 'ray' (a Ray cluster)
     address: str|None = None       # ray: cluster address ('auto': the running cluster); None starts a local Ray instance
+    together: bool = field(default_factory=torch.cuda.is_available)  # train a generation's models as one batched model (default: on a GPU)
 
     def __post_init__(self): self.validate()
 
@@ -105,7 +106,7 @@ class Config:
              f"finalists must be an integer >= 0, got {self.finalists!r}")
         need(isinstance(self.final_replicates, int) and not isinstance(self.final_replicates, bool) and self.final_replicates >= 1,
              f"final_replicates must be a positive integer, got {self.final_replicates!r}")
-        for f in ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline'):
+        for f in ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline', 'together'):
             need(isinstance(getattr(self, f), bool), f"{f} must be True or False, got {getattr(self, f)!r}")
         need(self.executor in _EXECUTORS, f"executor {self.executor!r} is not one of {', '.join(_EXECUTORS)}")
         need(self.address is None or isinstance(self.address, str), f"address must be None or a string such as 'auto', got {self.address!r}")

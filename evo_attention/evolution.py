@@ -66,7 +66,7 @@ def _as_data(train_loader, eval_loader, data, config):
 
 # Settings that may differ when a search is resumed: where and how fast it runs, and what happens after the
 # last generation. `n_generations` may grow (a finished search continues), never shrink below what is done.
-_RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address',
+_RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address', 'together',
                 'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations')
 
 _AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')   # recorded when changed on resume
