@@ -151,16 +151,16 @@ def _read_int(path) -> int|None:
     try: return int(Path(path).read_text().split()[0])
     except (OSError, ValueError, IndexError): return None
 
-def _cgroup_free() -> int|None:
+def _cgroup_free(proc='/proc/self/cgroup', root='/sys/fs/cgroup') -> int|None:
     "What this process's cgroup memory limit leaves (limit - usage + reclaimable file cache); None without a limit."
-    try: lines = Path('/proc/self/cgroup').read_text().splitlines()
+    try: lines = Path(proc).read_text().splitlines()
     except OSError: return None
     for line in lines:
         _, ctrl, path = line.split(':', 2)
         if ctrl == '':    # cgroup v2
-            d, limit, usage, stat = Path('/sys/fs/cgroup') / path.lstrip('/'), 'memory.max', 'memory.current', 'inactive_file'
+            d, limit, usage, stat = Path(root) / path.lstrip('/'), 'memory.max', 'memory.current', 'inactive_file'
         elif 'memory' in ctrl.split(','):
-            d, limit, usage, stat = Path('/sys/fs/cgroup/memory') / path.lstrip('/'), 'memory.limit_in_bytes', 'memory.usage_in_bytes', 'total_inactive_file'
+            d, limit, usage, stat = Path(root) / 'memory' / path.lstrip('/'), 'memory.limit_in_bytes', 'memory.usage_in_bytes', 'total_inactive_file'
         else: continue
         lim, used = _read_int(d / limit), _read_int(d / usage)
         if lim is None or used is None or lim >= 2 ** 60: continue     # 'max' or no limit
