@@ -46,3 +46,29 @@ def test_workers_keep_finished_trainings_when_one_fails(tmp_path):
     evo = Evolution(cfg, data=data, run_dir=run, progress=False); evo.run()   # resume: trains only the failed one
     after = [json.loads(l)['gene'] for l in (run / 'history.jsonl').read_text().splitlines()]
     assert after[:len(genes)] == genes and after[len(genes):] == [_first_gene(cfg)]
+
+def _oom_for_first_gene(gene, config, data, **kw):
+    "Out of memory for one gene (as a CUDA OOM would say it), normal training for the others."
+    import torch
+    from evo_attention import train_and_evaluate
+    if gene.id == _first_gene(config): raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB')
+    return train_and_evaluate(gene, config, data, **kw)
+
+def test_workers_report_progress_and_record_out_of_memory(tmp_path):
+    "With workers the callback still sees each training start and its loss reads; an out-of-memory training is recorded as failed."
+    from evo_attention import Config, Evolution, synthetic_task
+    data = synthetic_task('induction', 16, vocab_size=16)
+    cfg = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, batch_size=8, train_steps=10,
+                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2, finalists=0)
+    events = []
+    evo = Evolution(cfg, data=data, run_dir=tmp_path / 'run', progress=False, evaluate=_oom_for_first_gene,
+                    callback=lambda ev, evo, **kw: events.append((ev, kw.get('individual') and kw['individual'].gene.id, kw.get('step'))))
+    pop = evo.run()
+    trained = {g for ev, g, _ in events if ev == 'training'}
+    assert trained == {i.gene.id for i in pop}
+    steps = [(g, s) for ev, g, s in events if ev == 'step']
+    assert {g for g, _ in steps} == trained - {_first_gene(cfg)} and {s for _, s in steps} == {1, 5, 10}
+    rows = [json.loads(l) for l in (tmp_path / 'run' / 'history.jsonl').read_text().splitlines()]
+    failed = [r for r in rows if r['status'] == 'failed']
+    assert [r['gene'] for r in failed] == [_first_gene(cfg)] and 'out of memory' in failed[0]['error']
+    assert len(rows) == 4 and pop[-1].gene.id == _first_gene(cfg)
