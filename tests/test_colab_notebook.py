@@ -5,7 +5,8 @@ import pytest
 from conftest import ROOT
 
 NB = ROOT / 'nbs' / 'colab.ipynb'
-TINY = dict(population_size=4, n_generations=2, elite_size=1, train_steps=60, device='cpu', finalists=0, ablations=False)
+TINY = dict(population_size=4, n_generations=2, elite_size=1, train_steps=30, d_model=16, max_seq_len=16, device='cpu',
+            finalists=0, ablations=False)
 
 def _execute(out_nb, cwd, **parameters):
     "Run the notebook as a user would (not in the docs' IN_TEST mode); returns its cells."
@@ -27,7 +28,7 @@ def test_colab_notebook_runs_a_search_and_shows_findings(tmp_path):
                      AUTO_START=True, OVERRIDES=TINY)
     run = tmp_path / 'drive' / 'smoke-seed42'
     summary = json.loads((run / 'summary.json').read_text())
-    assert summary['finished'] and summary['evaluations'] >= 4 and summary['total_train_steps'] == 60 * summary['evaluations']
+    assert summary['finished'] and summary['evaluations'] >= 4 and summary['total_train_steps'] == TINY['train_steps'] * summary['evaluations']
     # the search ran in the search cell: one printed line per training, then the Done line
     out = _text(_cell(cells, 'form.run()'))
     lines = [l for l in out.splitlines() if re.match(r'\d\d:\d\d:\d\d  ', l)]
