@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #8e916b3c
 from __future__ import annotations
-import argparse, json, math, sys, time
+import argparse, json, math, sys, time, warnings
 from dataclasses import fields
 from pathlib import Path
 from .config import Config, PRESETS
@@ -112,7 +112,10 @@ def main(argv=None) -> int:
     try:
         if args.command == 'report': return report_command(args.run, args.html, args.markdown, args.top)
         if args.command == 'options': print(options_text()); return 0
-        cfg, source = config_from_args(args)
+        with warnings.catch_warnings(record=True) as said:    # e.g. the elites scaled with --population: one plain line each
+            warnings.simplefilter('always')
+            cfg, source = config_from_args(args)
+        for w in said: print(f"evo-attention: note: {w.message}", file=sys.stderr)
         if args.command == 'evolve':
             out = Path(args.out or f"runs/{_preset(args)}-seed{cfg.seed}")
             if (out / 'state.json').exists() and not args.resume:
