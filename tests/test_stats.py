@@ -3,7 +3,7 @@ import math, warnings
 import numpy as np
 import pytest
 from scipy.stats import binomtest
-from evo_attention.stats import compare, holm, component_effects, NO_DIFFERENCE, METHODS
+from evo_attention.stats import compare, holm, option_effects, NO_DIFFERENCE, METHODS
 import pandas as pd
 
 def paired(effect, n, rng, shared=3.0, own=1.0):
@@ -59,8 +59,8 @@ def test_holm_monotone():
     assert all(np.diff(np.array(adj)[order]) >= 0) and all(a >= q for a, q in zip(adj, p))
     assert adj == pytest.approx([0.09, 0.04, 0.09, 0.5])
 
-def test_component_effects_interval():
+def test_option_effects_interval():
     t = pd.DataFrame(dict(gating=['none'] * 4 + ['output_gate'] * 2, diff=[1., 2, 3, 4, -5, math.nan]))
-    e = component_effects(t, ['gating']).set_index('option')
+    e = option_effects(t, ['gating']).set_index('option')
     assert e.loc['none', 'mean_diff'] == 2.5 and e.loc['none', 'ci_low'] < 2.5 < e.loc['none', 'ci_high']
     assert e.loc['output_gate', 'n'] == 1 and pd.isna(e.loc['output_gate', 'ci_low'])
