@@ -8,7 +8,7 @@ from evo_attention.config import preset_config
 from evo_attention.data import synthetic_task
 from evo_attention.evolution import Evolution
 from evo_attention.gene import AttentionGene, SearchSpace
-from evo_attention.analysis import load_run, finalists_table, ablations_table, report_text, report_html, verdicts
+from evo_attention.analysis import genes_table as genes_table_of, load_run, finalists_table, ablations_table, report_text, report_html, verdicts
 from evo_attention import options, stats
 
 PLANTED = {'sparsemax': -0.05, 'sigmoid': 0.04}      # normalization effects the fake trainings carry
@@ -151,3 +151,22 @@ def test_real_search_then_report(tmp_path):
     assert p.returncode == 0, p.stderr
     assert 'Finalists on fresh seeds' in p.stdout and '| gene | role |' in p.stdout
     check_html(tmp_path / 'r.html', finalists=True)
+
+def test_report_on_an_older_run_folder(runs, tmp_path):
+    "Folders written before finalists existed: populations.json as bare lists, no lineage.json, no replicate in the history."
+    import shutil
+    old = tmp_path / 'old'
+    shutil.copytree(runs['finished'], old)
+    for f in ('finalists.json', 'ablations.json', 'lineage.json'): (old / f).unlink()
+    pops = json.loads((old / 'populations.json').read_text())
+    (old / 'populations.json').write_text(json.dumps([g['population'] for g in pops]))
+    lines = [json.loads(l) for l in (old / 'history.jsonl').read_text().splitlines()]
+    lines = [{k: v for k, v in l.items() if k != 'replicate'} for l in lines if l.get('role') in ('population', 'baseline')]
+    (old / 'history.jsonl').write_text(''.join(json.dumps(l) + '\n' for l in lines))
+    r = load_run(old)
+    assert [g['generation'] for g in r.populations] == list(range(CFG.n_generations))
+    assert set(r.history['replicate']) == {0} and not (genes_table_of(r)['gene'] == r.summary['baseline_gene']).any()
+    text = report_text(r)
+    assert 'The finalist stage has not run yet' in text and 'Lineage of the winner' in text
+    assert ' ← ' in text or '(random)' in text                            # the family tree, from populations.json
+    check_html(report_html(r, tmp_path / 'old.html'), finalists=False)
