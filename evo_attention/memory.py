@@ -125,13 +125,16 @@ import json, resource, sys, torch
 from evo_attention.config import Config
 from evo_attention.data import synthetic_task
 from evo_attention.train import train_and_evaluate
+def peak():   # this process's peak RSS: VmHWM (Linux), else ru_maxrss, which on Linux also holds the parent's from before exec
+    try: return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) * 1024
+    except (OSError, StopIteration): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024)
 a = json.loads(sys.argv[1])
 torch.set_num_threads(a['threads'])
 cfg = Config.from_dict(a['config'])
 data = synthetic_task('induction', cfg.max_seq_len, vocab_size=a['vocab'], n_train=cfg.batch_size, n_valid=cfg.eval_batch_size)
-r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+r0 = peak()
 train_and_evaluate(a['gene'], cfg, data, steps=a['steps'])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0)
+print(peak() - r0)
 """
 
 def measure_peak(config, gene, vocab_size: int, steps: int = 1, threads: int = 1, timeout: float = 600) -> int:
@@ -142,7 +145,7 @@ def measure_peak(config, gene, vocab_size: int, steps: int = 1, threads: int = 1
     arg = json.dumps(dict(config=config.to_dict(), gene=gene, vocab=vocab_size, steps=steps, threads=threads))
     r = subprocess.run([sys.executable, '-c', _PROBE, arg], capture_output=True, text=True, timeout=timeout)
     if r.returncode: raise RuntimeError(f"measure_peak: the training process failed:\n{r.stderr[-2000:]}")
-    return int(r.stdout.split()[-1]) * (1 if sys.platform == 'darwin' else 1024)   # ru_maxrss: KiB on Linux, bytes on macOS
+    return int(r.stdout.split()[-1])
 
 # %% ../nbs/07a_memory.ipynb #89d0d580
 MEMINFO = '/proc/meminfo'
