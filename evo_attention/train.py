@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
 from .model import build_model, count_params, init_paired
+from .fused_loss import cpu_bf16, final_hidden, linear_cross_entropy
+from .memory import check_memory
 
 # %% auto #0
 __all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'native_bf16', 'evaluate', 'train_and_evaluate']
@@ -32,7 +34,9 @@ def training_seed(config: Config, gene: AttentionGene|str, replicate: int = 0) -
 # %% ../nbs/07_train.ipynb #e6f6b50d
 def amp_dtype(config: Config, device: torch.device) -> torch.dtype|None:
     "The autocast dtype for `config.amp` on `device` (None: fp32)."
-    if device.type != 'cuda': return {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(config.amp) if config.amp != 'auto' else None
+    if device.type != 'cuda':
+        if config.amp == 'auto': return torch.bfloat16 if device.type == 'cpu' and cpu_bf16(config) else None   # bf16 on AMX CPUs where a probe finds it faster
+        return {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(config.amp)
     if config.amp == 'auto': return torch.bfloat16 if native_bf16(device) else torch.float16
     return {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[config.amp]
 
@@ -69,6 +73,7 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
     steps = config.train_steps if steps is None else steps
     device = torch.device(config.device)
     data = data.to(device); data.check_seq_len(config.max_seq_len)
+    check_memory(config, gene, data.vocab_size, device)              # refuse what cannot fit, before allocating
     t_start = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -77,6 +82,7 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
     model = model.to(device)
     n_params = count_params(model)
     fwd = torch.compile(model) if config.compile else model
+    chunked = config.fast and not config.compile and device.type == 'cpu'   # the output layer's loss a chunk of rows at a time (fused_loss)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                             **({'fused': True} if device.type == 'cuda' else {}))
     dtype = amp_dtype(config, device)
@@ -91,8 +97,9 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
     for step in range(1, steps + 1):
         x, y = data.get_batch(config.batch_size, config.max_seq_len, gen)
         with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
-            logits = fwd(x)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+            if chunked: loss = linear_cross_entropy(final_hidden(model, x).flatten(0, 1), model.head.weight, y.flatten())
+            else: logits = fwd(x)
+        if not chunked: loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
