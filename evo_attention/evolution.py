@@ -14,6 +14,7 @@ from .gene import AttentionGene, SearchSpace
 from .data import LMData, LoaderData
 from .train import train_and_evaluate
 from .runs import RunFolder, RunStateError
+from .memory import NotEnoughMemoryError, check_memory, _gene_list
 
 # %% auto #0
 __all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'is_out_of_memory', 'failed_result', 'warn_if_slow']
@@ -279,6 +280,8 @@ class Evolution:
             self.population = [Individual(self.space.sample(self.rng)) for _ in range(c.population_size)]
             self._save_state()
         warn_if_slow(c, self.space)
+        shared = c.workers if c.executor == 'local' and c.workers > 1 else 1                   # worker processes share one device
+        check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device, models=shared)   # refuse what cannot fit, before it starts
         if c.baseline:
             self.baseline = Individual(VANILLA, operator='baseline')
             self._evaluate([self.baseline], role='baseline')
@@ -381,7 +384,7 @@ def is_out_of_memory(e: BaseException) -> bool:
     "Whether `e` says a device ran out of memory (a CUDA OOM, a refused memory estimate, the CPU allocator giving up)."
     import torch
     oom = getattr(torch, 'OutOfMemoryError', None) or getattr(torch.cuda, 'OutOfMemoryError', ())
-    return isinstance(e, (MemoryError, oom)) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
+    return isinstance(e, (MemoryError, oom, NotEnoughMemoryError)) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
 
 def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
     "The record of a training that could not run (out of memory, a lost worker): the worst fitness, and why."

@@ -82,7 +82,7 @@ def count_params(model: EvoTransformer) -> dict:
     emb = model.tok_emb.weight.numel() + model.pos_emb.weight.numel()
     return dict(total=total, embedding=emb, non_embedding=total - emb)
 
-# %% ../nbs/05_model.ipynb #b0e1b068
+# %% ../nbs/05_model.ipynb #c7455182
 def _name_seed(seed: int, name: str) -> int:
     return int(hashlib.sha256(f"{seed}|{name}".encode()).hexdigest()[:15], 16)
 
