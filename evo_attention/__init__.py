@@ -17,9 +17,11 @@ from .data import LMData, get_data, load_text, load_wikitext2, synthetic_task
 from .memory import estimate_memory, check_memory, available_memory, NotEnoughMemoryError
 from .train import train_and_evaluate
 from .evolution import Evolution, Individual, VANILLA
+from .attention import causal_check
+from .normalizations import make_normalization
 
 __all__ = ['Config', 'get_device', 'AttentionGene', 'SearchSpace', 'SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES',
            'sparsemax', 'build_model', 'count_params', 'EvolvedAttention', 'TinyTransformer',
            'LMData', 'get_data', 'load_text', 'load_wikitext2', 'synthetic_task',
            'estimate_memory', 'check_memory', 'available_memory', 'NotEnoughMemoryError',
-           'train_and_evaluate', 'Evolution', 'Individual', 'VANILLA']
+           'train_and_evaluate', 'Evolution', 'Individual', 'VANILLA', 'causal_check', 'make_normalization']
