@@ -15,7 +15,8 @@ from .fused_loss import cpu_bf16, final_hidden, linear_cross_entropy
 from .memory import check_memory
 
 # %% auto #0
-__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'native_bf16', 'evaluate', 'train_and_evaluate']
+__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'native_bf16', 'evaluate', 'seeded_model',
+           'train_and_evaluate']
 
 # %% ../nbs/07_train.ipynb #b8ba19ef
 def evaluation_seed(run_seed: int, gene: AttentionGene|str, replicate: int = 0) -> int:
@@ -59,6 +60,13 @@ def evaluate(model, data, config: Config, dtype=None) -> float:
     return (total / n).item()
 
 # %% ../nbs/07_train.ipynb #dda7d502
+def seeded_model(gene: AttentionGene, config: Config, vocab_size: int, seed: int):
+    "`gene`'s model with the initial values of a training seeded by `seed` (and torch's random numbers seeded for its dropout)."
+    torch.manual_seed(seed)
+    model = build_model(gene, config, vocab_size, fast=config.fast)
+    if config.paired_seeds: init_paired(model, seed); torch.manual_seed(seed)   # same start and dropout stream for every gene
+    return model
+
 def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                        seed: int|None = None,      # default: training_seed(config, gene, replicate)
                        replicate: int = 0,
@@ -75,11 +83,8 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
     data = data.to(device); data.check_seq_len(config.max_seq_len)
     check_memory(config, gene, data.vocab_size, device)              # refuse what cannot fit, before allocating
     t_start = time.perf_counter()
-    torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
-    model = build_model(gene, config, data.vocab_size, fast=config.fast)
-    if config.paired_seeds: init_paired(model, seed); torch.manual_seed(seed)   # same start and dropout stream for every gene
-    model = model.to(device)
+    model = seeded_model(gene, config, data.vocab_size, seed).to(device)
     n_params = count_params(model)
     fwd = torch.compile(model) if config.compile else model
     chunked = config.fast and not config.compile and device.type == 'cpu'   # the output layer's loss a chunk of rows at a time (fused_loss)
