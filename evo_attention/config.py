@@ -113,7 +113,8 @@ class Config:
         need(self.amp in _AMP, f"amp {self.amp!r} is not one of {', '.join(_AMP)}")
         dev = str(self.device)
         need(dev.split(':')[0] in ('cpu', 'cuda', 'mps'), f"device {dev!r} is not one of cpu, cuda, cuda:N, mps")
-        if dev.startswith('cuda'): need(torch.cuda.is_available(), f"device {dev!r} asked for, but no CUDA GPU is visible")
+        if dev.startswith('cuda') and self.executor != 'ray':   # under Ray the GPUs may be on other machines than this one
+            need(torch.cuda.is_available(), f"device {dev!r} asked for, but no CUDA GPU is visible")
         self.device = dev
 
     def to_dict(self) -> dict: return asdict(self)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_evolution.ipynb #ec2604d2
 from __future__ import annotations
-import dataclasses, datetime, json, math, multiprocessing, os, queue, random, statistics, time, warnings
+import contextlib, dataclasses, datetime, json, math, multiprocessing, os, queue, random, statistics, time, warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,11 +193,12 @@ class Evolution:
             hurdle = self._hurdle() if role == 'population' else None
             extra = {'should_stop': hurdle} if hurdle else {}
         done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
-        for ind, r, m in self._run_jobs(jobs, extra):
-            self._record(ind, r, m, role)
-            for i in inds:
-                if done(i): self._fill(i, replicates)
-            if role == 'population': self._save_state()
+        with contextlib.closing(self._run_jobs(jobs, extra)) as results:   # an error here cancels the trainings in flight at once
+            for ind, r, m in results:
+                self._record(ind, r, m, role)
+                for i in inds:
+                    if done(i): self._fill(i, replicates)
+                if role == 'population': self._save_state()
         for ind in inds:
             if done(ind): self._fill(ind, replicates)
 
