@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument('--data', default=None, help=f"wikitext2, a built-in task ({', '.join(TASKS)}), or a path (default: the preset's)")
         sp.add_argument('--train-file', default=None, help='training text file (with --valid-file)')
         sp.add_argument('--valid-file', default=None, help='validation text file (with --train-file)')
+        sp.add_argument('--encoding', default='utf-8', help="text encoding of your files (default utf-8; e.g. latin-1, cp1252)")
         sp.add_argument('--steps', type=int, help='training steps per individual')
         sp.add_argument('--vocab-size', type=_vocab, help="vocabulary cap ('none': every word)")
         sp.add_argument('--seq-len', type=int, help='tokens per window (max_seq_len)')
@@ -97,7 +98,7 @@ def config_from_args(args) -> tuple[Config, str]:
 
 def _load_data(args, cfg):
     return get_data(args.data or PRESETS[_preset(args)]['data'], vocab_size=cfg.vocab_size, max_seq_len=cfg.max_seq_len,
-                    train_file=args.train_file, valid_file=args.valid_file)
+                    train_file=args.train_file, valid_file=args.valid_file, encoding=args.encoding)
 
 def _report(m: dict, as_json: bool):
     out = dict(m, val_perplexity=m['perplexity'])

@@ -108,7 +108,7 @@ def _read_lines(path, encoding: str = 'utf-8') -> list[str]:
         line = raw.count(b'\n', 0, e.start) + 1
         raise ValueError(f"{str(p)!r} is not {encoding} text: byte 0x{raw[e.start]:02x} at byte offset {e.start} (line {line}) "
                          f"cannot be decoded ({e.reason}). If it is text in another encoding, pass that encoding, e.g. "
-                         f"encoding='latin-1' or 'cp1252' for Western European text; if it is not text, use a text file.") from None
+                         f"encoding='latin-1' or 'cp1252' for Western European text (--encoding on the command line); if it is not text, use a text file.") from None
     if encoding.replace('-', '').replace('_', '').lower() in ('utf8', 'utf8sig'): text = text.removeprefix('\ufeff')
     bad = _CONTROL.findall(text)
     if '\x00' in text or len(bad) > 0.01 * len(text):

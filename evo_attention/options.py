@@ -115,10 +115,14 @@ def make_similarity(name: str, n_heads: int, d_head: int) -> nn.Module:
 
 # %% ../nbs/02_options.ipynb #24ab79ad
 @NORMALIZATIONS.register('softmax')
-def softmax(s): return torch.softmax(s, dim=-1)
+def softmax(s):
+    "exp(s) / Σ exp(s) over the visible keys: every visible key gets some weight."
+    return torch.softmax(s, dim=-1)
 
 @NORMALIZATIONS.register('sparsemax')
-def sparsemax_norm(s): return sparsemax(s, dim=-1)
+def sparsemax_norm(s):
+    "The Euclidean projection of s onto the simplex (Martins & Astudillo 2016): exact zeros for low scores."
+    return sparsemax(s, dim=-1)
 # the fast path's variant. On CPU the support is sought among the 16 largest scores first (exact either
 # way; ~2x faster than a full sort of 128 scores). On a GPU a full sort is cheap, and the partial sort's
 # fallback check would make the host wait for the GPU at every call, so the GPU sorts in full.

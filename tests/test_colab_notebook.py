@@ -6,7 +6,7 @@ from conftest import ROOT
 
 NB = ROOT / 'nbs' / 'colab.ipynb'
 TINY = dict(population_size=4, n_generations=2, elite_size=1, train_steps=30, d_model=16, max_seq_len=16, device='cpu',
-            finalists=0, ablations=False)
+            finalists=1, final_replicates=2, ablations=False)
 
 def _execute(out_nb, cwd, **parameters):
     "Run the notebook as a user would (not in the docs' IN_TEST mode); returns its cells."
@@ -38,6 +38,8 @@ def test_colab_notebook_runs_a_search_and_shows_findings(tmp_path):
     for title in ('Evolution timeline', 'Top 10 mechanisms', 'Component analysis', 'Baseline comparison', 'Diversity per generation'):
         assert title in text, title
     assert 'image/png' in text                      # the plots
+    assert 'Finalists on fresh seeds' in text and any(v in text for v in ('no detectable difference', 'better', 'worse'))
+    assert (run / 'report.html').stat().st_size > 10_000 and 'report.html' in text   # the same findings as one file on Drive
     # a second run of the same notebook finds the search finished and retrains nothing
     n = len((run / 'history.jsonl').read_text().splitlines())
     again = _execute(tmp_path / 'again.ipynb', tmp_path, PRESET='smoke', DATA='induction', RUN_ROOT=str(tmp_path / 'drive'), OVERRIDES=TINY)
