@@ -12,6 +12,7 @@ from .options import TEMPERATURES, Similarity, make_similarity
 from .normalizations import make_normalization
 from .modern import make_gating
 from .gene import AttentionGene
+from .position import make_position
 
 # %% auto #0
 __all__ = ['EvoAttention', 'causal_check']
@@ -31,6 +32,7 @@ class EvoAttention(nn.Module):
         self.gating = make_gating(gene.gating, d_model, n_heads)
         self.attn_dropout = nn.Dropout(gene.dropout)
         self.fast = fast
+        self.position = make_position(gene.position, n_heads, d_model, self.d_head)   # learned: nothing here (the model embeds it)
 
     @property
     def uses_fused(self) -> bool:
@@ -44,14 +46,23 @@ class EvoAttention(nn.Module):
         q, k, v = self.qkv(h).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_heads, self.d_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
         tau = self.temperature(x)                                   # scalar, (1, H, 1, 1), (1, H, T, 1) or (B, H, T, 1)
+        pos = self.position
+        bias = pos.bias(x)                                          # None, (H, T, T) or (B, H, T, T): added to the scaled scores
         if self.uses_fused:
-            qd, kd = self.similarity.as_dot(q, k)
+            qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
             p = self.attn_dropout.p if self.training else 0.0
             sink = getattr(self.normalize, 'sink', None)
-            if sink is None: y = F.scaled_dot_product_attention(qd * tau, kd, v, is_causal=True, scale=1.0, dropout_p=p)
-            else: y = _sdpa_with_sink(qd * tau, kd, v, sink, p)
+            if sink is not None: y = _sdpa_with_sink(qd * tau, kd, v, sink, p, bias)
+            elif bias is None: y = F.scaled_dot_product_attention(qd * tau, kd, v, is_causal=True, scale=1.0, dropout_p=p)
+            else: y = F.scaled_dot_product_attention(qd * tau, kd, v, attn_mask=_causal_bias(bias, T), scale=1.0, dropout_p=p)
         else:
-            s = self.similarity(q, k) * tau                         # (B, H, T, T)
+            if not pos.rotates: s = self.similarity(q, k)
+            elif type(self.similarity).as_dot is not Similarity.as_dot:   # rotate what meets in the dot product
+                qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
+                s = qd @ kd.transpose(-2, -1)
+            else: s = self.similarity(*pos.rotate(q, k))
+            s = s * tau                                             # (B, H, T, T)
+            if bias is not None: s = s + bias
             future = _future_mask(T, x.device)
             w = self.normalize(s.masked_fill(future, float('-inf')))
             y = self.attn_dropout(w) @ v                            # (B, H, T, hs)
@@ -60,12 +71,17 @@ class EvoAttention(nn.Module):
         if pre_proj is not None: y = pre_proj(y, x)
         return self.gating.post(self.proj(y), x)
 
-def _sdpa_with_sink(q, k, v, sink, dropout_p: float) -> torch.Tensor:
-    "Causal softmax attention with one extra logit per head (`sink`: a number or `(H,)`): an extra key 0 with a zero value, its logit an additive mask."
+def _causal_bias(bias: torch.Tensor, T: int) -> torch.Tensor:
+    "A score bias `(H, T, T)` or `(B, H, T, T)` with `-inf` on the future keys: an additive mask for SDPA."
+    return bias.masked_fill(_future_mask(T, bias.device), float('-inf'))
+
+def _sdpa_with_sink(q, k, v, sink, dropout_p: float, bias: torch.Tensor|None = None) -> torch.Tensor:
+    "Causal softmax attention with one extra logit per head (`sink`: a number or `(H,)`): an extra key 0 with a zero value, its logit an additive mask; `bias`: a score bias `(H, T, T)` or `(B, H, T, T)`."
     B, H, T, hs = q.shape
-    causal = torch.zeros(T, T, dtype=q.dtype, device=q.device).masked_fill(_future_mask(T, q.device), float('-inf'))
-    b = torch.as_tensor(sink, dtype=q.dtype, device=q.device).expand(H).view(H, 1, 1).expand(H, T, 1)   # (H, T, 1)
-    bias = torch.cat([b, causal.expand(H, T, T)], -1)                # (H, T, T + 1): the sink, then the causal mask
+    causal = torch.zeros(T, T, dtype=q.dtype, device=q.device) if bias is None else bias.expand(H, T, T) if bias.dim() == 3 else bias
+    causal = causal.masked_fill(_future_mask(T, q.device), float('-inf')).expand(*causal.shape[:-3], H, T, T)   # (H, T, T) or (B, H, T, T)
+    b = torch.as_tensor(sink, dtype=q.dtype, device=q.device).expand(H).view(H, 1, 1).expand(*causal.shape[:-1], 1)   # (..., H, T, 1)
+    bias = torch.cat([b, causal], -1)                                # (..., H, T, T + 1): the sink, then the causal mask
     k = torch.cat([k.new_zeros(B, H, 1, hs), k], 2)                  # (B, H, T + 1, hs): the sink's key scores 0 + b
     v = torch.cat([v.new_zeros(B, H, 1, hs), v], 2)                  # the sink contributes nothing
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0, dropout_p=dropout_p)

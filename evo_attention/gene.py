@@ -8,18 +8,22 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace, InitVar
 from . import options
+from .position import POSITIONS
 
 # %% auto #0
 __all__ = ['AttentionGene', 'SearchSpace']
 
 # %% ../nbs/03_gene.ipynb #d3a7dc37
 _COMPONENTS = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
-               'gating': options.GATINGS, 'temperature': options.TEMPERATURES}
+               'gating': options.GATINGS, 'temperature': options.TEMPERATURES, 'position': POSITIONS}
+# components added after the six canonical fields: in an id only when not at their default, as `key=value`
+_EXTRAS = {'position': 'learned'}
 # the original's names for fields (and `gene_dict` keys) that are spelled differently here
 _ORIGINAL_KEYS = {'temperature_mode': 'temperature', 'attention_dropout': 'dropout'}
 
 _CLASS_LISTS = {'similarity': ('SIMILARITY_FUNCS',), 'normalization': ('NORMALIZATIONS',),
-                'gating': ('GATING', 'GATING_TYPES'), 'temperature': ('TEMPERATURE_MODES', 'TEMPERATURE_TYPES')}
+                'gating': ('GATING', 'GATING_TYPES'), 'temperature': ('TEMPERATURE_MODES', 'TEMPERATURE_TYPES'),
+                'position': ('POSITIONS',)}
 
 def _declared(gene_cls: type, component: str) -> list|None:
     "The option list `gene_cls` or its nearest base sets for `component` (under either name); None where none does."
@@ -42,7 +46,7 @@ class _OptionList:
 
 @dataclass(frozen=True)
 class AttentionGene:
-    "One attention mechanism: six components, named by a canonical id."
+    "One attention mechanism: six fields and the position component, named by a canonical id."
     similarity: str = 'dot'          # how queries meet keys: options.SIMILARITIES
     normalization: str = 'softmax'   # scores -> weights: options.NORMALIZATIONS
     gating: str = 'none'             # gate around attention: options.GATINGS
@@ -50,6 +54,7 @@ class AttentionGene:
     use_bias: bool = True            # biases in the q, k, v and output projections
     dropout: float = 0.1             # attention-weight dropout, rounded to 0.01
     gene_dict: InitVar[dict|None] = None  # the original's constructor: all fields in one dict, original or current keys
+    position: str = 'learned'        # where position enters: options.POSITIONS (in the id only when not 'learned')
 
     # The original's option lists (GATING_TYPES and TEMPERATURE_TYPES are earlier names of GATING and
     # TEMPERATURE_MODES). They read as the searchable options; a subclass that sets one narrows its
@@ -60,6 +65,7 @@ class AttentionGene:
     TEMPERATURE_MODES = _OptionList('temperature')
     GATING_TYPES = _OptionList('gating')
     TEMPERATURE_TYPES = _OptionList('temperature')
+    POSITIONS = _OptionList('position')
 
     def __post_init__(self, gene_dict):
         if gene_dict is not None:
@@ -73,9 +79,10 @@ class AttentionGene:
 
     @property
     def id(self) -> str:
-        "Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1'."
+        "Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1'; a non-default position adds '|position=rope'."
+        extras = ''.join(f"|{k}={getattr(self, k)}" for k, d in _EXTRAS.items() if getattr(self, k) != d)
         return (f"{self.similarity}|{self.normalization}|{self.gating}|{self.temperature}"
-                f"|bias={str(self.use_bias).lower()}|dropout={self.dropout:g}")
+                f"|bias={str(self.use_bias).lower()}|dropout={self.dropout:g}{extras}")
 
     def __str__(self): return self.id
 
@@ -90,25 +97,31 @@ class AttentionGene:
         return self.dropout
 
     def to_dict(self) -> dict:
-        "The six fields under the original's keys (`AttentionGene(gene_dict=g.to_dict()) == g`)."
+        "The six fields under the original's keys, and `position` when not the default (`AttentionGene(gene_dict=g.to_dict()) == g`)."
         inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
-        return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
+        return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)
+                if f.name not in _EXTRAS or getattr(self, f.name) != _EXTRAS[f.name]}
 
     @classmethod
     def from_id(cls, s: str) -> AttentionGene:
-        "Parse a canonical id or the original 4-field form 'similarity|normalization|gating|temperature'."
+        "Parse a canonical id (6 fields, then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."
         parts = [p.strip() for p in str(s).split('|')]
-        if len(parts) not in (4, 6):
-            raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature) "
-                             f"or 6 (...|bias=true|dropout=0.1), got {len(parts)}")
+        if len(parts) not in (4, 6) and not (len(parts) > 6 and all('=' in p for p in parts[6:])):
+            raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature), "
+                             f"6 (...|bias=true|dropout=0.1) or 6 and key=value extras (...|position=rope), got {len(parts)}")
         kw = dict(zip(('similarity', 'normalization', 'gating', 'temperature'), parts[:4]))
-        if len(parts) == 6:
+        if len(parts) >= 6:
             b, d = parts[4], parts[5]
             if b not in ('bias=true', 'bias=false'): raise ValueError(f"gene id {s!r}: field 5 must be bias=true or bias=false, got {b!r}")
             try: kw['dropout'] = float(d.removeprefix('dropout=')) if d.startswith('dropout=') else None
             except ValueError: kw['dropout'] = None
             if kw['dropout'] is None: raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
             kw['use_bias'] = b == 'bias=true'
+        for p in parts[6:]:
+            key, value = (t.strip() for t in p.split('=', 1))
+            if key not in _EXTRAS: raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
+            if key in kw: raise ValueError(f"gene id {s!r}: {key} is given twice")
+            kw[key] = value
         return cls(**kw)
 
     @classmethod
@@ -131,7 +144,7 @@ def _from_original_keys(d) -> dict:
     "Field values from a `gene_dict` (the original's keys or the current ones); unknown or clashing keys are an error."
     if not isinstance(d, Mapping): raise ValueError(f"gene_dict must be a dict of gene fields, got {type(d).__name__}")
     names = [f.name for f in fields(AttentionGene)]
-    allowed = [*names[:3], 'temperature_mode', 'use_bias', 'attention_dropout']
+    allowed = [*names[:3], 'temperature_mode', 'use_bias', 'attention_dropout', *_EXTRAS]
     out = {}
     for k, v in d.items():
         name = _ORIGINAL_KEYS.get(k, k)
@@ -150,6 +163,7 @@ class SearchSpace:
     temperature: tuple|None = None
     use_bias: tuple = (True, False)
     dropout: tuple = (0.0, 0.3)      # (low, high): uniform, rounded to 0.01
+    position: tuple|None = None      # None: the searchable positions (only 'learned' unless an option opts in)
 
     def __post_init__(self):
         for comp in _COMPONENTS:
@@ -165,6 +179,9 @@ class SearchSpace:
         object.__setattr__(self, 'use_bias', ub)
         lo, hi = self.dropout
         if not 0 <= lo <= hi < 1: raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high < 1, got {self.dropout!r}")
+        # Left open, `position` is kept out of the instance's __dict__ (it reads the class default, None), so a space
+        # that does not name positions serialises (`vars`) exactly as spaces did before the component existed.
+        if self.position is None and 'position' in self.__dict__: object.__delattr__(self, 'position')
 
     @classmethod
     def from_gene_class(cls, gene_cls=AttentionGene) -> SearchSpace:
@@ -183,17 +200,26 @@ class SearchSpace:
         if field == 'dropout': return round(rng.uniform(*self.dropout), 2)
         return rng.choice(self.options(field))
 
+    def _fixed(self) -> dict:
+        "Added components with a single option: set, not drawn (no random numbers), so spaces without them search as before."
+        return {k: self.options(k)[0] for k in _EXTRAS if len(self.options(k)) == 1}
+
+    def _free(self) -> list:
+        "The gene fields a sample, crossover or mutation draws, in field order."
+        fixed = self._fixed()
+        return [f.name for f in fields(AttentionGene) if f.name not in fixed]
+
     def sample(self, rng: random.Random) -> AttentionGene:
         "A uniformly random gene."
-        return AttentionGene(**{f.name: self._draw(f.name, rng) for f in fields(AttentionGene)})
+        return AttentionGene(**{n: self._draw(n, rng) for n in self._free()}, **self._fixed())
 
     def crossover(self, a: AttentionGene, b: AttentionGene, rng: random.Random) -> AttentionGene:
         "Uniform crossover: each field from either parent with probability 1/2."
-        return AttentionGene(**{f.name: getattr(a if rng.random() < 0.5 else b, f.name) for f in fields(AttentionGene)})
+        return AttentionGene(**{n: getattr(a if rng.random() < 0.5 else b, n) for n in self._free()}, **self._fixed())
 
     def mutate(self, g: AttentionGene, rate: float, rng: random.Random) -> AttentionGene:
         "Each field is redrawn from the space with probability `rate` (as in the original, it may draw the same value)."
-        return replace(g, **{f.name: self._draw(f.name, rng) for f in fields(AttentionGene) if rng.random() < rate})
+        return replace(g, **{n: self._draw(n, rng) for n in self._free() if rng.random() < rate})
 
     def __contains__(self, g: AttentionGene) -> bool:
         return (all(getattr(g, c) in self.options(c) for c in (*_COMPONENTS, 'use_bias'))

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
 from .attention import EvoAttention
+from .position import POSITIONS
 
 # %% auto #0
-__all__ = ['MLP', 'Block', 'EvoTransformer', 'build_model', 'count_params', 'init_paired']
+__all__ = ['MLP', 'Block', 'NoPositionEmbedding', 'EvoTransformer', 'build_model', 'count_params', 'init_paired']
 
 # %% ../nbs/05_model.ipynb #f0174b23
 class MLP(nn.Module):
@@ -36,14 +37,19 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 # %% ../nbs/05_model.ipynb #0d458aad
+class NoPositionEmbedding(nn.Module):
+    "The model's `pos_emb` when the position enters inside attention (or nowhere): no parameters; adds zero."
+    def forward(self, pos: torch.LongTensor) -> torch.Tensor: return torch.zeros((), device=pos.device)
+
 class EvoTransformer(nn.Module):
-    "Causal LM: token + learned position embeddings, `n_layers` blocks, final LN, tied output layer."
+    "Causal LM: token (+ learned position, the default) embeddings, `n_layers` blocks, final LN, tied output layer."
     def __init__(self, gene: AttentionGene, vocab_size: int, max_seq_len: int = 128, d_model: int = 128,
                  n_heads: int = 4, n_layers: int = 2, dropout: float = 0.1, fast: bool = True):
         super().__init__()
         self.gene, self.max_seq_len = gene, max_seq_len
         self.tok_emb = nn.Embedding(vocab_size, d_model)
-        self.pos_emb = nn.Embedding(max_seq_len, d_model)
+        # created here, under this name, as before the position component existed: same parameters, same random numbers
+        self.pos_emb = nn.Embedding(max_seq_len, d_model) if POSITIONS[gene.position].input_embedding else NoPositionEmbedding()
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(gene, d_model, n_heads, dropout, fast) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
@@ -58,10 +64,15 @@ class EvoTransformer(nn.Module):
         "Logits (B, T, vocab) for token ids `idx` (B, T)."
         B, T = idx.shape
         if T > self.max_seq_len: raise ValueError(f"sequence length {T} is longer than max_seq_len={self.max_seq_len}")
-        pos = torch.arange(T, device=idx.device)
-        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))        # (B, T, C)
+        x = self.embed(idx)                                         # (B, T, C)
         for block in self.blocks: x = block(x)
         return self.head(self.ln_f(x))                              # (B, T, vocab)
+
+    def embed(self, idx: torch.LongTensor) -> torch.Tensor:
+        "The blocks' input (B, T, C): token embeddings, plus the learned position embedding when the gene has one, then dropout."
+        x = self.tok_emb(idx)
+        if isinstance(self.pos_emb, nn.Embedding): x = x + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
+        return self.drop(x)
 
     def loss(self, idx: torch.LongTensor, targets: torch.LongTensor) -> torch.Tensor:
         "Mean next-token cross-entropy (nats)."
@@ -77,9 +88,9 @@ def build_model(gene: AttentionGene|str, config: Config, vocab_size: int|None = 
     return EvoTransformer(gene, V, config.max_seq_len, config.d_model, config.n_heads, config.n_layers, config.dropout, fast)
 
 def count_params(model: EvoTransformer) -> dict:
-    "Trainable parameters: total, embedding (token + position; the tied output layer counted once) and the rest."
+    "Trainable parameters: total, embedding (token + learned position, if any; the tied output layer counted once) and the rest."
     total = sum(p.numel() for p in model.parameters())
-    emb = model.tok_emb.weight.numel() + model.pos_emb.weight.numel()
+    emb = model.tok_emb.weight.numel() + sum(p.numel() for p in model.pos_emb.parameters())
     return dict(total=total, embedding=emb, non_embedding=total - emb)
 
 # %% ../nbs/05_model.ipynb #c7455182
