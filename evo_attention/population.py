@@ -19,7 +19,7 @@ from .modern import make_gating
 from .data import LMData
 from .fused_loss import linear_cross_entropy
 from .memory import check_memory, NotEnoughMemoryError
-from .train import amp_dtype, evaluate, seeded_model, training_seed, train_and_evaluate
+from .train import adamw, amp_dtype, evaluate, seeded_model, training_seed, train_and_evaluate
 
 # %% auto #0
 __all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'Ungroupable', 'StackedAdaptiveTemperature', 'GroupAttention', 'core_key',
@@ -156,6 +156,11 @@ class GroupAttention(nn.Module):
             return t[:, i * H:(i + 1) * H] if t.shape[1] == self.G * H else t
         return torch.cat([f(*(cut(t, i) for t in ts), p) for i, p in enumerate(self.p)], 1)
 
+    def _dropout(self, w):
+        "Dropout of the attention weights (B, G·H, T, T) at each model's own rate, in one draw."
+        keep = torch.tensor([1 - p for p in self.p], dtype=w.dtype, device=w.device).repeat_interleave(self.n_heads).view(1, -1, 1, 1)
+        return w * (torch.rand_like(w) < keep) / keep
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:            # (G, B, T, C)
         G, B, T, C = x.shape
         h = self.gating.pre(x)
@@ -174,7 +179,7 @@ class GroupAttention(nn.Module):
             s = self.similarity(q, k) * tau                        # (B, G·H, T, T)
             w = self.normalize(s.masked_fill(_future_mask(T, x.device), float('-inf')))
             if self.training and any(self.p):
-                w = F.dropout(w, self.p[0]) if same_p else self._per_model(lambda w, p: F.dropout(w, p), w)
+                w = F.dropout(w, self.p[0]) if same_p else self._dropout(w)
             y = w @ v                                              # (B, G·H, T, hs)
         y = y.view(B, G, self.n_heads, T, self.d_head).permute(1, 0, 3, 2, 4).reshape(G, B, T, C)   # (G, B, T, C)
         pre_proj = getattr(self.gating, 'pre_proj', None)
@@ -390,8 +395,7 @@ def _train_models(keep, runs, models, seeds, genes, replicates, config, data, st
     bounds = list(itertools.accumulate(len(r) for r in runs))
     pop = Population([models[i] for i in keep], list(zip([0] + bounds[:-1], bounds))).to(device)
     torch.manual_seed(seeds[keep[0]])                            # the dropout stream (each model draws its own masks from it)
-    opt = torch.optim.AdamW(pop.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
-                            **({'fused': True} if device.type == 'cuda' else {}))
+    opt = adamw(pop.parameters(), config, device)
     dtype = amp_dtype(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     chunked = config.fast and device.type == 'cpu'              # as train_and_evaluate's fast path

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #4d48ca4b
 from __future__ import annotations
-import hashlib, math, time
+import functools, hashlib, math, time
 from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,7 @@ from .fused_loss import cpu_bf16, final_hidden, linear_cross_entropy
 from .memory import check_memory
 
 # %% auto #0
-__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'native_bf16', 'evaluate', 'seeded_model',
+__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'native_bf16', 'evaluate', 'adamw', 'seeded_model',
            'train_and_evaluate']
 
 # %% ../nbs/07_train.ipynb #b8ba19ef
@@ -60,6 +60,17 @@ def evaluate(model, data, config: Config, dtype=None) -> float:
     return (total / n).item()
 
 # %% ../nbs/07_train.ipynb #dda7d502
+@functools.lru_cache(maxsize=None)
+def _cpu_fused_adamw() -> bool:
+    "Whether this torch has AdamW's fused CPU kernel (torch >= 2.4)."
+    try: torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True); return True
+    except (RuntimeError, ValueError): return False
+
+def adamw(params, config: Config, device: torch.device) -> torch.optim.AdamW:
+    "The training's AdamW: fused kernels on a GPU, and on a CPU on the fast path (~3x faster than the per-tensor loop there)."
+    fused = device.type == 'cuda' or (config.fast and device.type == 'cpu' and _cpu_fused_adamw())
+    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, **({'fused': True} if fused else {}))
+
 def seeded_model(gene: AttentionGene, config: Config, vocab_size: int, seed: int):
     "`gene`'s model with the initial values of a training seeded by `seed` (and torch's random numbers seeded for its dropout)."
     torch.manual_seed(seed)
@@ -88,8 +99,7 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
     n_params = count_params(model)
     fwd = torch.compile(model) if config.compile else model
     chunked = config.fast and not config.compile and device.type == 'cpu'   # the output layer's loss a chunk of rows at a time (fused_loss)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
-                            **({'fused': True} if device.type == 'cuda' else {}))
+    opt = adamw(model.parameters(), config, device)
     dtype = amp_dtype(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     status, loss_val, tokens, t_first, step, curve = 'ok', float('nan'), 0, None, 0, []
