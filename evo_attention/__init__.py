@@ -19,9 +19,11 @@ from .train import train_and_evaluate
 from .evolution import Evolution, Individual, VANILLA
 from .attention import causal_check
 from .normalizations import make_normalization
+from .position import POSITIONS, make_position
 
 __all__ = ['Config', 'get_device', 'AttentionGene', 'SearchSpace', 'SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES',
            'sparsemax', 'build_model', 'count_params', 'EvolvedAttention', 'TinyTransformer',
            'LMData', 'get_data', 'load_text', 'load_wikitext2', 'synthetic_task',
            'estimate_memory', 'check_memory', 'available_memory', 'NotEnoughMemoryError',
-           'train_and_evaluate', 'Evolution', 'Individual', 'VANILLA', 'causal_check', 'make_normalization']
+           'train_and_evaluate', 'Evolution', 'Individual', 'VANILLA', 'causal_check', 'make_normalization',
+           'POSITIONS', 'make_position']

@@ -22,7 +22,7 @@ __all__ = ['COMPONENTS', 'DISCRETE', 'RunResults', 'load_run', 'search_baseline'
            'report']
 
 # %% ../nbs/10_analysis.ipynb #4a8d3b52
-COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout')
+COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position')
 DISCRETE = COMPONENTS[:5]         # dropout is drawn from an interval, so it has no options to compare
 
 @dataclass

@@ -75,7 +75,8 @@ _AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_rac
 # The options a search space left open (None) meant before the space was saved as explicit lists.
 _LEGACY_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine'],
                        normalization=['softmax', 'sparsemax', 'relu_norm', 'sigmoid'],
-                       gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'])
+                       gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'],
+                       position=['learned'])
 
 class Evolution:
     "The genetic search over attention genes; `run()` starts it or resumes it from `run_dir`."

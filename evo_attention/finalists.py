@@ -91,7 +91,7 @@ def _write_finalists(evo, ranking, reps, stopped, search_ppl, rank_of, complete:
     return out
 
 # %% ../nbs/09a_finalists.ipynb #e995503f
-_KNOCKOUT_FIELDS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout')
+_KNOCKOUT_FIELDS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position')
 
 def knockouts(winner: AttentionGene, baseline: AttentionGene = VANILLA) -> list[dict]:
     "One gene per component where `winner` differs from `baseline`: that component set back to the baseline's value."

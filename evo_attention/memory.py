@@ -94,8 +94,8 @@ def _gene_list(genes) -> list[AttentionGene]:
     "Genes from a gene, an id, an iterable of them, or a `SearchSpace` (every combination at its highest dropout)."
     if isinstance(genes, (AttentionGene, str)): genes = [genes]
     if isinstance(genes, SearchSpace):
-        return [AttentionGene(s, n, g, t, b, genes.dropout[1]) for s, n, g, t, b in itertools.product(
-            *(genes.options(c) for c in ('similarity', 'normalization', 'gating', 'temperature', 'use_bias')))]
+        return [AttentionGene(s, n, g, t, b, genes.dropout[1], position=p) for s, n, g, t, b, p in itertools.product(
+            *(genes.options(c) for c in ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'position')))]
     out = [AttentionGene.from_id(g) if isinstance(g, str) else g for g in genes]
     if not out: raise ValueError("estimate_memory needs at least one gene")
     return out

@@ -10,6 +10,7 @@ import ipywidgets as W
 from .config import Config, PRESETS, preset_config, get_device, _HURDLES
 from .gene import SearchSpace
 from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
+from .position import POSITIONS
 from .data import get_data, TASKS
 from .evolution import Evolution
 from .runs import RunFolder, RunStateError, atomic_write, dumps
@@ -77,7 +78,8 @@ def cpu_warning(cfg: Config) -> str|None:
             f"T4 GPU and run all again: the run folder resumes on the GPU.")
 
 # %% ../nbs/11_widgets.ipynb #43cf2bee
-_REGISTRIES = {'similarity': SIMILARITIES, 'normalization': NORMALIZATIONS, 'gating': GATINGS, 'temperature': TEMPERATURES}
+_REGISTRIES = {'similarity': SIMILARITIES, 'normalization': NORMALIZATIONS, 'gating': GATINGS, 'temperature': TEMPERATURES,
+               'position': POSITIONS}
 _GA = [('population_size', 'population', W.BoundedIntText, dict(min=2, max=10_000)),
        ('n_generations', 'generations', W.BoundedIntText, dict(min=1, max=10_000)),
        ('elite_size', 'elites', W.BoundedIntText, dict(min=0, max=10_000)),
