@@ -86,7 +86,7 @@ def final_hidden(model, idx: torch.LongTensor) -> torch.Tensor:
     "An `EvoTransformer`'s hidden states after its final LayerNorm, (B, T, C): its logits are `model.head` of them."
     T = idx.shape[1]
     if T > model.max_seq_len: raise ValueError(f"sequence length {T} is longer than max_seq_len={model.max_seq_len}")
-    x = model.drop(model.tok_emb(idx) + model.pos_emb(torch.arange(T, device=idx.device)))   # (B, T, C)
+    x = model.embed(idx)                                            # (B, T, C)
     for block in model.blocks: x = block(x)
     return model.ln_f(x)
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07c_population.ipynb #ec202173
 from __future__ import annotations
-import itertools, math, time, warnings
+import copy, itertools, math, time, warnings
 from contextlib import nullcontext
 import torch
 import torch.nn as nn
@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
 from .model import EvoTransformer, count_params
-from .attention import EvoAttention, _future_mask, _sdpa_with_sink
+from .attention import EvoAttention, _causal_bias, _future_mask, _sdpa_with_sink
+from .options import Similarity
+from .position import make_position
 from .options import TEMPERATURES, AdaptiveTemperature, make_similarity
 from .normalizations import make_normalization
 from .modern import make_gating
@@ -22,8 +24,8 @@ from .memory import check_memory, NotEnoughMemoryError
 from .train import adamw, amp_dtype, evaluate, seeded_model, training_seed, train_and_evaluate
 
 # %% auto #0
-__all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'Ungroupable', 'StackedAdaptiveTemperature', 'GroupAttention', 'core_key',
-           'probe_group', 'PopulationBlock', 'Population', 'train_together']
+__all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'Ungroupable', 'StackedAdaptiveTemperature', 'GroupAttention',
+           'probe_group', 'core_key', 'PopulationBlock', 'Population', 'train_together']
 
 # %% ../nbs/07c_population.ipynb #671ac1ee
 class Slot:
@@ -131,6 +133,7 @@ class GroupAttention(nn.Module):
             norm = make_normalization(g.normalization, G * H, self.fast)
             gate = make_gating(g.gating, C, H)
             temp = None if type(a0.temperature) is AdaptiveTemperature else TEMPERATURES[g.temperature](G * H, C, hs)
+            pos = make_position(g.position, G * H, C, hs) if G > 1 else None
         self.similarity = _adopt(sim, [t.similarity for t in attns], a, f'{prefix}.similarity', slots)
         self.normalize = _adopt(norm, [t.normalize for t in attns], a, f'{prefix}.normalize', slots) if isinstance(norm, nn.Module) else norm
         self.temperature = StackedAdaptiveTemperature([t.temperature for t in attns]) if temp is None else \
@@ -138,6 +141,12 @@ class GroupAttention(nn.Module):
         if temp is None:
             for n in ('w', 'b'): slots.append(Slot(getattr(self.temperature, n), 0, 1, a, [f'{prefix}.temperature.{n}'] * G,
                                                    getattr(a0.temperature, n).shape))
+        if pos is None:                  # one model: its own position module (ALiBi's slopes, say, depend on the number of heads)
+            self.position = a0.position
+            for n, p in a0.position.named_parameters():
+                if p.dim() == 0: raise Ungroupable(f"position {g.position}: scalar parameter {n}")
+                slots.append(Slot(p, 0, p.shape[0], a, [f'{prefix}.position.{n}'], p.shape))
+        else: self.position = _adopt(pos, [t.position for t in attns], a, f'{prefix}.position', slots)
         done = _stack_linears(gate, [t.gating for t in attns], a, f'{prefix}.gating', slots)
         self.gating = _adopt(gate, [t.gating for t in attns], a, f'{prefix}.gating', slots, skip=done)
         self.p = [t.attn_dropout.p for t in attns]                 # each model's attention dropout
@@ -152,7 +161,7 @@ class GroupAttention(nn.Module):
         H = self.n_heads
         def cut(t, i):
             if not torch.is_tensor(t) or t.dim() == 0: return t
-            if t.dim() == 1: return t[i * H:(i + 1) * H] if t.shape[0] == self.G * H else t   # per-head values, e.g. a sink
+            if t.dim() in (1, 3): return t[i * H:(i + 1) * H] if t.shape[0] == self.G * H else t   # per-head values: a sink, an (H, T, T) bias
             return t[:, i * H:(i + 1) * H] if t.shape[1] == self.G * H else t
         return torch.cat([f(*(cut(t, i) for t in ts), p) for i, p in enumerate(self.p)], 1)
 
@@ -166,17 +175,26 @@ class GroupAttention(nn.Module):
         h = self.gating.pre(x)
         q, k, v = (self._heads(t, B, T) for t in self.qkv(h).split(C, dim=-1))   # (B, G·H, T, hs)
         tau = self.temperature(x if isinstance(self.temperature, StackedAdaptiveTemperature) else x[0])
+        pos = self.position
+        bias = pos.bias(x[0])                                      # None, (G·H, T, T) or (B, G·H, T, T)
         same_p = len(set(self.p)) == 1 or not self.training
         if self.uses_fused:
-            qd, kd = self.similarity.as_dot(q, k)
+            qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
             sink = getattr(self.normalize, 'sink', None)
-            def attend(q, k, v, s, p):
+            def attend(q, k, v, s, b, p):
                 p = p if self.training else 0.0
-                if sink is None: return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, dropout_p=p)
-                return _sdpa_with_sink(q, k, v, s, p)
-            y = attend(qd * tau, kd, v, sink, self.p[0]) if same_p else self._per_model(attend, qd * tau, kd, v, sink)
+                if s is not None: return _sdpa_with_sink(q, k, v, s, p, b)
+                if b is None: return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, dropout_p=p)
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal_bias(b, T), scale=1.0, dropout_p=p)
+            y = attend(qd * tau, kd, v, sink, bias, self.p[0]) if same_p else self._per_model(attend, qd * tau, kd, v, sink, bias)
         else:
-            s = self.similarity(q, k) * tau                        # (B, G·H, T, T)
+            if not pos.rotates: s = self.similarity(q, k)
+            elif type(self.similarity).as_dot is not Similarity.as_dot:
+                qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
+                s = qd @ kd.transpose(-2, -1)
+            else: s = self.similarity(*pos.rotate(q, k))
+            s = s * tau                                            # (B, G·H, T, T)
+            if bias is not None: s = s + bias
             w = self.normalize(s.masked_fill(_future_mask(T, x.device), float('-inf')))
             if self.training and any(self.p):
                 w = F.dropout(w, self.p[0]) if same_p else self._dropout(w)
@@ -186,33 +204,30 @@ class GroupAttention(nn.Module):
         if pre_proj is not None: y = pre_proj(y, x)
         return self.gating.post(self.proj(y), x)
 
-def core_key(gene: AttentionGene) -> tuple:
-    "What models must share to run their attention in one group: similarity, normalization, gating, temperature (bias and dropout may differ)."
-    return (gene.similarity, gene.normalization, gene.gating, gene.temperature)
-
 # %% ../nbs/07c_population.ipynb #4e20e78c
 def probe_group(attns: list, seed: int = 0) -> str|None:
     "None if the grouped layer of `attns` (one model's layer each) computes what each model's own layer does on a probe input; else why not."
-    was = [a.training for a in attns]
+    g = torch.Generator().manual_seed(seed)
+    attns = [copy.deepcopy(a).eval() for a in attns]
+    with torch.no_grad():                # each copy its own values: a parameter that starts at zero (FoX's w) must not hide a difference
+        for a in attns:
+            for q in a.parameters(): q.add_(torch.randn(q.shape, generator=g).to(q) * 0.1)
     try:
         group = GroupAttention(attns, 0, 'probe', []).eval()
-        for a in attns: a.eval()
         G, C = len(attns), attns[0].n_heads * attns[0].d_head
         p = next(attns[0].parameters())
-        x = torch.randn(G, 2, 5, C, generator=torch.Generator().manual_seed(seed)).to(p.device, p.dtype)
+        x = torch.randn(G, 2, 5, C, generator=g).to(p.device, p.dtype)
         with torch.no_grad(): y, ref = group(x), torch.stack([a(x[i]) for i, a in enumerate(attns)])
         if y.shape != ref.shape or not torch.allclose(y, ref, rtol=1e-4, atol=1e-5):
             return "its grouped layer does not compute what each model's own layer does"
     except Ungroupable as e: return str(e)
     except Exception as e: return f"grouping its layers failed ({type(e).__name__}: {e})"
-    finally:
-        for a, w in zip(attns, was): a.train(w)
     return None
 
 # %% ../nbs/07c_population.ipynb #ea6bc9d3
 def core_key(gene: AttentionGene) -> tuple:
-    "What models must share to run their attention in one group: similarity, normalization, gating, temperature (bias and dropout may differ)."
-    return (gene.similarity, gene.normalization, gene.gating, gene.temperature)
+    "What models must share to run their attention in one group: similarity, normalization, gating, temperature, position (bias and dropout may differ)."
+    return (gene.similarity, gene.normalization, gene.gating, gene.temperature, getattr(gene, 'position', 'learned'))
 
 class PopulationBlock(nn.Module):
     "Pre-LN block of M models: stacked LayerNorms and MLP, attention per group of models."
@@ -244,9 +259,15 @@ class Population(nn.Module):
         groups = groups or _groups([m.gene for m in models])
         self.slots, self.M, self.max_seq_len = [], M, m0.max_seq_len
         self.tok_emb = nn.Parameter(torch.stack([m.tok_emb.weight.detach() for m in models]))   # (M, V, C), also the output layer (tied)
-        self.pos_emb = nn.Parameter(torch.stack([m.pos_emb.weight.detach() for m in models]))   # (M, T_max, C)
-        for n in ('tok_emb', 'pos_emb'):
-            self.slots.append(Slot(getattr(self, n), 0, 1, 0, [f'{n}.weight'] * M, getattr(m0, n).weight.shape))
+        self.slots.append(Slot(self.tok_emb, 0, 1, 0, ['tok_emb.weight'] * M, m0.tok_emb.weight.shape))
+        has = [isinstance(m.pos_emb, nn.Embedding) for m in models]       # a learned position embedding (the default position)
+        C = self.tok_emb.shape[-1]
+        # (M, T_max, C); a model whose position enters inside attention keeps zeros here, their gradient masked to zero
+        self.pos_emb = nn.Parameter(torch.stack([m.pos_emb.weight.detach() if h else self.tok_emb.new_zeros(self.max_seq_len, C)
+                                                 for m, h in zip(models, has)])) if any(has) else None
+        self.register_buffer('pos_mask', torch.tensor(has, dtype=self.tok_emb.dtype).view(M, 1, 1) if any(has) and not all(has) else None)
+        if self.pos_emb is not None:
+            self.slots.append(Slot(self.pos_emb, 0, 1, 0, ['pos_emb.weight' if h else None for h in has], (self.max_seq_len, C)))
         self.drop = nn.Dropout(m0.drop.p)
         self.blocks = nn.ModuleList(PopulationBlock([m.blocks[i] for m in models], groups, f'blocks.{i}', self.slots)
                                     for i in range(len(m0.blocks)))
@@ -258,7 +279,8 @@ class Population(nn.Module):
         if T > self.max_seq_len: raise ValueError(f"sequence length {T} is longer than max_seq_len={self.max_seq_len}")
         V = self.tok_emb.shape[1]
         offset = torch.arange(M, device=idx.device).view(M, 1, 1) * V
-        x = F.embedding(idx + offset, self.tok_emb.flatten(0, 1)) + self.pos_emb[:, None, :T]   # (M, B, T, C)
+        x = F.embedding(idx + offset, self.tok_emb.flatten(0, 1))                # (M, B, T, C)
+        if self.pos_emb is not None: x = x + (self.pos_emb if self.pos_mask is None else self.pos_emb * self.pos_mask)[:, None, :T]
         x = self.drop(x)
         for block in self.blocks: x = block(x)
         return self.ln_f(x)

@@ -25,8 +25,7 @@ def assert_same(t, one, rel=1e-4):
     assert t['perplexity'] == pytest.approx(one['perplexity'], rel=rel), t['gene']
     assert (t['status'], t['steps'], t['tokens'], t['seed'], t['params']) == (one['status'], one['steps'], one['tokens'], one['seed'], one['params'])
 
-@pytest.mark.parametrize('fast', [True, False])
-@pytest.mark.parametrize('paired', [True, False])
+@pytest.mark.parametrize('fast, paired', [(True, True), (False, True), (True, False)])
 def test_together_equals_one_by_one(fast, paired):
     "Dropout 0, fp32: each model's curve and perplexity are its one-by-one training's (paired seeds: one batch for all; else its own)."
     cfg = Config(**TINY, fast=fast, paired_seeds=paired)
@@ -104,3 +103,12 @@ def test_together_on_gpu():
     cfg = Config(**{**TINY, 'device': 'cuda', 'amp': 'fp32'})
     for g, t in zip(GENES, train_together(GENES, cfg, DATA)):
         assert_same(t, train_and_evaluate(g, cfg, DATA), rel=1e-3)
+
+def test_positions():
+    "Genes with every position option (learned, none, RoPE, ALiBi, FoX) trained together equal their one-by-one trainings."
+    cfg = Config(**{**TINY, 'train_steps': 8})
+    genes = [f'dot|softmax|none|fixed|bias=true|dropout=0|position={p}' for p in ('none', 'rope', 'alibi', 'fox')] + \
+            ['dot|softmax|none|fixed|bias=false|dropout=0|position=fox', GENES[0]]   # two FoX genes: one group, run each on its own
+    for g, t in zip(genes, train_together(genes, cfg, DATA)):
+        assert t['together'] == len(genes)
+        assert_same(t, train_and_evaluate(g, cfg, DATA))
