@@ -26,7 +26,7 @@ _OVERRIDES = {  # flag -> Config field
     'n_heads': 'n_heads', 'n_layers': 'n_layers', 'replicates': 'replicates', 'device': 'device', 'amp': 'amp', 'seed': 'seed',
     'workers': 'workers', 'hurdle': 'hurdle', 'hurdle_step': 'hurdle_step', 'paired_seeds': 'paired_seeds',
     'finalists': 'finalists', 'final_replicates': 'final_replicates', 'racing': 'finalist_racing', 'ablations': 'ablations',
-    'executor': 'executor', 'address': 'address',
+    'executor': 'executor', 'address': 'address', 'together': 'together',
 }
 
 def _vocab(s: str):
@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument('--ablations', dest='ablations', action='store_const', const=True, default=None, help="knock out each of the winner's components")
     ev.add_argument('--no-ablations', dest='ablations', action='store_const', const=False, help='no knock-outs')
     ev.add_argument('--executor', choices=['local', 'ray'], help='where trainings run: here (local) or on a Ray cluster')
+    ev.add_argument('--together', dest='together', action='store_const', const=True, default=None,
+                    help="train each generation's models as one batched model")
+    ev.add_argument('--one-by-one', dest='together', action='store_const', const=False, help='train the models one after another')
     ev.add_argument('--address', help="ray: the cluster's address ('auto': the running cluster; default: start a local one)")
     for c in ('similarity', 'normalization', 'gating', 'temperature'):
         ev.add_argument(f'--{c}', default=None, help=f'comma-separated {c} options to search (default: all)')

@@ -73,7 +73,7 @@ class Config:
     # where trainings run
     executor: str = 'local'        # 'local' (one by one, or `workers` processes) or 'ray' (a Ray cluster)
     address: str|None = None       # ray: cluster address ('auto': the running cluster); None starts a local Ray instance
-    together: bool = field(default_factory=torch.cuda.is_available)  # train a generation's models as one batched model (default: on a GPU)
+    together: bool = False         # train a generation's models as one batched model (see population)
 
     def __post_init__(self): self.validate()
 

@@ -208,8 +208,9 @@ class Evolution:
         c = self.config
         if not jobs: return
         if c.executor == 'ray':
-            from .ray_executor import ray_jobs
+            from evo_attention.ray_executor import ray_jobs
             yield from ray_jobs(self, jobs, extra)
+        elif c.together and len(jobs) > 1 and self.evaluate is train_and_evaluate: yield from self._together_jobs(jobs, extra)
         elif c.workers > 1 and len(jobs) > 1: yield from self._pool_jobs(jobs, extra)
         else:
             for ind, r in jobs:
@@ -222,6 +223,19 @@ class Evolution:
                     if not is_out_of_memory(e): raise
                     m = failed_result(ind.gene, r, e)
                 yield ind, r, m
+
+    def _together_jobs(self, jobs: list, extra: dict):
+        "All `jobs` as one batched model (`population.train_together`); a kill loses the trainings of this batch."
+        from evo_attention.population import train_together
+        if self.callback:
+            for ind, r in jobs: self.callback('training', self, individual=ind, replicate=r)
+        logs = [(lambda s, l, ind=ind: self.callback('step', self, individual=ind, step=s, loss=l)) for ind, _ in jobs] if self.callback else None
+        try: res = train_together([ind.gene for ind, _ in jobs], self.config, self.data, replicates=[r for _, r in jobs],
+                                  progress=self.progress, on_log=logs, **extra)
+        except Exception as e:
+            if not is_out_of_memory(e): raise
+            res = [failed_result(ind.gene, r, e) for ind, r in jobs]
+        for (ind, r), m in zip(jobs, res): yield ind, r, m
 
     def _pool_jobs(self, jobs: list, extra: dict):
         "`config.workers` trainings at once in spawned processes; their progress comes back through a queue."
@@ -310,7 +324,7 @@ class Evolution:
         if bar is not None: bar.close()
         self._save_state(done=True)
         if c.finalists:
-            from .finalists import run_finalists
+            from evo_attention.finalists import run_finalists
             run_finalists(self)
         self.run_dir.write_json('lineage.json', self.lineage())
         self.run_dir.write_json('summary.json', self.summary())
