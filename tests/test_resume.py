@@ -3,7 +3,8 @@ import json, os, random, signal, subprocess, time
 from pathlib import Path
 from conftest import CLI, TINY, cli
 
-SEARCH = [*TINY, '--steps', '100', '--population', '4', '--generations', '3', '--elites', '1', '--seed', '7']
+SEARCH = [*TINY, '--steps', '100', '--population', '4', '--generations', '3', '--elites', '1', '--seed', '7',
+          '--finalists', '1', '--final-replicates', '2', '--no-ablations']   # kills may also land in the finalist stage
 TIMING = ('seconds', 'train_seconds', 'tokens_per_sec', 'total_seconds')
 
 def lines(out: Path) -> int:

@@ -35,7 +35,7 @@ def test_workers_keep_finished_trainings_when_one_fails(tmp_path):
     from evo_attention.runs import RunFolder
     data = synthetic_task('induction', 16, vocab_size=16)
     cfg = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, batch_size=8, train_steps=10,
-                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2)
+                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2, finalists=0)
     run = tmp_path / 'run'
     with pytest.raises(RuntimeError, match='planted failure'):
         Evolution(cfg, data=data, run_dir=run, progress=False, evaluate=_fails_for_first_gene).run()
