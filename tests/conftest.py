@@ -22,3 +22,11 @@ TINY = ['--data', 'induction', '--device', 'cpu', '--seq-len', '16', '--d-model'
 def wikitext_dir():
     if not (SHARED_WIKITEXT / 'valid.txt').exists(): pytest.skip('shared WikiText-2 text not present')
     return SHARED_WIKITEXT
+
+@pytest.fixture
+def one_thread():
+    "One torch thread for tests of tiny tensors: several times faster than two on a busy machine."
+    import torch
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

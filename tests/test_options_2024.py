@@ -19,12 +19,7 @@ NEW = {c: [n for n in reg if reg[n].__module__ in ('evo_attention.normalizations
 NEW_OPTIONS = [(c, n) for c, names in NEW.items() for n in names]
 NEW_NORMS = NEW['normalization']
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "These tensors are tiny: one thread is several times faster than two on a busy machine."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tiny tensors: one torch thread (conftest)
 
 def test_registered_opt_in():
     assert NEW == {'similarity': ['qk_norm'], 'temperature': ['ssmax'], 'gating': ['attn_gate', 'head_gate'],

@@ -13,12 +13,7 @@ from evo_attention.train import train_and_evaluate
 
 OPTIONS = ['learned', 'none', 'rope', 'alibi', 'fox']
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "These tensors are tiny: one thread is several times faster than two on a busy machine."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tiny tensors: one torch thread (conftest)
 
 def test_registered():
     assert POSITIONS.names() == OPTIONS
