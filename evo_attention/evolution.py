@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from . import __version__
-from .config import Config, _ADDED_SINCE
+from .config import Config, _ADDED_SINCE, preset_config
 from .gene import AttentionGene, SearchSpace
 from .data import LMData, LoaderData
 from .train import train_and_evaluate
@@ -17,7 +17,8 @@ from .runs import RunFolder, RunStateError
 from .memory import NotEnoughMemoryError, check_memory, _gene_list
 
 # %% auto #0
-__all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'is_out_of_memory', 'failed_result', 'warn_if_slow']
+__all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'is_out_of_memory', 'failed_result',
+           'planned_trainings', 'cpu_warning']
 
 # %% ../nbs/09_evolution.ipynb #51af8af4
 VANILLA = AttentionGene()   # dot|softmax|none|fixed|bias=true|dropout=0.1: the standard transformer's attention
@@ -295,7 +296,7 @@ class Evolution:
             self.run_dir.write_json('config.json', self._settings())
             self.population = [Individual(self.space.sample(self.rng)) for _ in range(c.population_size)]
             self._save_state()
-        warn_if_slow(c, self.space)
+        if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=2)   # e.g. a large preset after the GPU quota ran out
         shared = c.workers if c.executor == 'local' and c.workers > 1 else 1                   # worker processes share one device
         check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device, models=shared)   # refuse what cannot fit, before it starts
         if c.baseline:
@@ -412,17 +413,25 @@ def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
                 seconds=0.0, train_seconds=0.0, tokens_per_sec=math.nan, params=None, non_embedding_params=None,
                 seed=None, replicate=replicate, status='failed', error=msg.strip()[:2000])
 
-def warn_if_slow(config: Config, space: SearchSpace|None = None, tokens_per_sec: float = 7000.0):
-    "Warn when a search of this size runs on the CPU (2 cores train the default model at ~7k tokens/s)."
-    if not str(config.device).startswith('cpu'): return
-    n = config.population_size + (config.n_generations - 1) * (config.population_size - config.elite_size) + bool(config.baseline)
-    n = n * config.replicates + config.finalists * config.final_replicates + bool(config.finalists) * config.final_replicates
-    scale = (config.d_model / 128) ** 2 * config.n_layers / 2
-    hours = n * config.train_steps * config.batch_size * config.max_seq_len * max(scale, 0.05) / tokens_per_sec / 3600
-    if hours > 2:
-        warnings.warn(f"this search trains about {n} models of {config.train_steps} steps on the CPU: roughly {hours:.0f} hours "
-                      f"on 2 cores (minutes on a GPU). On Colab choose Runtime > Change runtime type > GPU, or use a "
-                      f"smaller preset ('smoke', 'cpu').", stacklevel=3)
+def planned_trainings(cfg: Config) -> int:
+    "Trainings a search plans at most: the generations (elites are not retrained), the baseline, the finalists' fresh-seed trainings (not the ablations)."
+    search = (cfg.population_size + (cfg.n_generations - 1) * (cfg.population_size - cfg.elite_size)) * cfg.replicates
+    fin = (cfg.finalists + cfg.baseline) * cfg.final_replicates if cfg.finalists else 0
+    return search + (cfg.replicates if cfg.baseline else 0) + fin
+
+_CPU_TOKENS_PER_S = 7000   # the original model (d_model 128, 10k words) on 2 CPU cores: ~0.58 s per step of 32 x 128 tokens
+
+def cpu_warning(cfg: Config) -> str|None:
+    "A warning when `cfg` trains on the CPU at least as much as the `cpu` preset does, else None."
+    if not str(cfg.device).startswith('cpu'): return None
+    tokens = lambda c: planned_trainings(c) * c.train_steps * c.batch_size * c.max_seq_len
+    n = tokens(cfg)
+    if n < tokens(preset_config('cpu', device='cpu')): return None
+    hours = n / _CPU_TOKENS_PER_S / 3600
+    took = f"about {hours:.0f} hours" if hours >= 2 else f"about {hours * 60:.0f} minutes"
+    return (f"No GPU: this search trains up to {planned_trainings(cfg)} models on {n / 1e6:,.0f}M tokens on the CPU, {took} at the "
+            f"~{_CPU_TOKENS_PER_S:,} tokens/s of the original model on 2 CPU cores. On Colab choose Runtime → Change runtime type → "
+            f"T4 GPU and run all again: the run folder resumes on the GPU.")
 
 _WORKER = {}
 def _worker_init(evaluate, config, data, threads, events=None):

@@ -12,12 +12,11 @@ from .gene import SearchSpace
 from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
 from .position import POSITIONS
 from .data import get_data, TASKS
-from .evolution import Evolution
+from .evolution import Evolution, cpu_warning, planned_trainings
 from .runs import RunFolder, RunStateError, atomic_write, dumps
 
 # %% auto #0
-__all__ = ['last_run', 'remember_run', 'saved_search', 'pick_run_dir', 'planned_trainings', 'cpu_warning', 'EvolutionForm',
-           'training_line']
+__all__ = ['last_run', 'remember_run', 'saved_search', 'pick_run_dir', 'EvolutionForm', 'training_line']
 
 # %% ../nbs/11_widgets.ipynb #99ffca32
 def last_run(remember) -> dict|None:
@@ -55,27 +54,6 @@ def pick_run_dir(run_root, run_name: str|None = None, default_name: str = 'run',
             p = Path(last['run_dir'])
             why += f"; the search last started with the form is finished: set RUN_NAME = {p.name if p.parent == root.absolute() else str(p)!r} to open it"
     return root / default_name, why
-
-# %% ../nbs/11_widgets.ipynb #4a68589e
-def planned_trainings(cfg: Config) -> int:
-    "Trainings a search plans at most: the generations (elites are not retrained), the baseline, the finalists' fresh-seed trainings (not the ablations)."
-    search = (cfg.population_size + (cfg.n_generations - 1) * (cfg.population_size - cfg.elite_size)) * cfg.replicates
-    fin = (cfg.finalists + cfg.baseline) * cfg.final_replicates if cfg.finalists else 0
-    return search + (cfg.replicates if cfg.baseline else 0) + fin
-
-_CPU_TOKENS_PER_S = 7000   # the original model (d_model 128, 10k words) on 2 CPU cores: ~0.58 s per step of 32 x 128 tokens
-
-def cpu_warning(cfg: Config) -> str|None:
-    "A warning when `cfg` trains on the CPU at least as much as the `cpu` preset does, else None."
-    if not str(cfg.device).startswith('cpu'): return None
-    tokens = lambda c: planned_trainings(c) * c.train_steps * c.batch_size * c.max_seq_len
-    n = tokens(cfg)
-    if n < tokens(preset_config('cpu', device='cpu')): return None
-    hours = n / _CPU_TOKENS_PER_S / 3600
-    took = f"about {hours:.0f} hours" if hours >= 2 else f"about {hours * 60:.0f} minutes"
-    return (f"No GPU: this search trains up to {planned_trainings(cfg)} models on {n / 1e6:,.0f}M tokens on the CPU, {took} at the "
-            f"~{_CPU_TOKENS_PER_S:,} tokens/s of the original model on 2 CPU cores. On Colab choose Runtime → Change runtime type → "
-            f"T4 GPU and run all again: the run folder resumes on the GPU.")
 
 # %% ../nbs/11_widgets.ipynb #43cf2bee
 _REGISTRIES = {'similarity': SIMILARITIES, 'normalization': NORMALIZATIONS, 'gating': GATINGS, 'temperature': TEMPERATURES,
@@ -269,8 +247,6 @@ class EvolutionForm:
         if get_ipython() is not None:
             from IPython.display import display
             display(self.progress)
-        warn = cpu_warning(cfg)
-        if warn: print(f"⚠ {warn}")
         print(f"{'Resuming' if self._state else 'Starting'} the search in {p['run_dir']} on {p['data']} ({cfg.device}); "
               f"one line per finished training:", flush=True)
         self.button.disabled = True
