@@ -42,20 +42,16 @@ def _values(evo: Evolution, gene: str, reps: list[int]) -> list:
 def run_finalists(evo: Evolution) -> dict:
     "Re-train the best distinct genes and the baseline on fresh seeds, compare them, then (optionally) knock out the winner's components."
     c, reps = evo.config, final_replicates(evo.config)
-    ranking = search_ranking(evo)[:c.finalists]
-    rank_of = {g: i + 1 for i, (g, _) in enumerate(search_ranking(evo))}
-    search_ppl = dict(search_ranking(evo))
-    base = VANILLA.id
-    genes = [base] + [g for g, _ in ranking]                       # the baseline first; it may also be a finalist
+    ranked = search_ranking(evo)                                   # every gene of the search, best first
+    finalists = [g for g, _ in ranked[:c.finalists]]
+    genes = list(dict.fromkeys([VANILLA.id, *finalists]))          # the baseline first; it may also be a finalist
     inds = {g: Individual(AttentionGene.from_id(g), evo.generation, (), 'finalist') for g in genes}
-    active, stopped = list(dict.fromkeys(genes)), set()
-    _write_finalists(evo, ranking, reps, stopped, search_ppl, rank_of, complete=False)   # a report can show the stage from its start
+    stopped = set()
+    result = _write_finalists(evo, ranked, reps, stopped, complete=False)   # a report can show the stage from its start
     for k, r in enumerate(reps):                                   # replicate by replicate, so racing can stop a finalist early
-        evo._evaluate([inds[g] for g in active], role='finalist', replicates=[r], extra={})
-        if c.finalist_racing and k >= 1: stopped |= _race(evo, [g for g, _ in ranking], reps[:k + 1], stopped)
-        active = [g for g in dict.fromkeys(genes) if g not in stopped]
-        _write_finalists(evo, ranking, reps, stopped, search_ppl, rank_of, complete=False)
-    result = _write_finalists(evo, ranking, reps, stopped, search_ppl, rank_of, complete=True)
+        evo._evaluate([inds[g] for g in genes if g not in stopped], role='finalist', replicates=[r], extra={})
+        if c.finalist_racing and k >= 1: stopped |= _race(evo, finalists, reps[:k + 1], stopped)
+        result = _write_finalists(evo, ranked, reps, stopped, complete=k == len(reps) - 1)
     evo.final = dict(summary=result['summary'])
     if c.ablations: run_ablations(evo, result['summary'].get('winner'))
     return result
@@ -69,8 +65,10 @@ def _race(evo, finalists: list[str], reps: list[int], stopped: set) -> set:
     rows = compare(vals[best], {g: v for g, v in vals.items() if g != best})
     return {row['name'] for row in rows if row['ci_low'] is not None and row['ci_low'] > 0}
 
-def _write_finalists(evo, ranking, reps, stopped, search_ppl, rank_of, complete: bool) -> dict:
+def _write_finalists(evo, ranked, reps, stopped, complete: bool) -> dict:
     c, base = evo.config, VANILLA.id
+    ranking, search_ppl = ranked[:c.finalists], dict(ranked)
+    rank_of = {g: i + 1 for i, (g, _) in enumerate(ranked)}
     base_vals = _values(evo, base, reps)
     rows = [dict(gene=base, role='baseline', search_rank=rank_of.get(base), search_perplexity=search_ppl.get(base),
                  perplexities=base_vals, stopped_early=False)]
@@ -107,11 +105,9 @@ def run_ablations(evo: Evolution, winner: str|None) -> dict|None:
     reps, w = final_replicates(evo.config), AttentionGene.from_id(winner)
     kos = knockouts(w)
     inds = [Individual(AttentionGene.from_id(k['gene']), evo.generation, (winner,), 'ablation') for k in kos]
-    out = None
-    for r in reps:
+    for r in reps:                                                 # (final_replicates >= 1: at least one round)
         evo._evaluate(inds, role='ablation', replicates=[r], extra={})
         out = _write_ablations(evo, w, kos, reps, complete=r == reps[-1])
-    if not kos: out = _write_ablations(evo, w, kos, reps, complete=True)
     return out
 
 def _write_ablations(evo, w, kos, reps, complete):
