@@ -183,7 +183,7 @@ class Evolution:
         ppl = [m['perplexity'] for m in ind.results]
         ind.perplexity = statistics.fmean(ppl) if all(map(math.isfinite, ppl)) else math.inf
 
-    def _evaluate(self, inds: list[Individual], role: str = 'population', replicates=None, extra: dict|None = None):
+    def _evaluate(self, inds: list[Individual], role: str = 'population', replicates=None):
         "Train what `inds` still lack (never a gene already trained) for `replicates` (default: range(config.replicates))."
         replicates = list(replicates if replicates is not None else range(self.config.replicates))
         jobs, seen = [], set()
@@ -191,15 +191,14 @@ class Evolution:
             for r in replicates:
                 key = (ind.gene.id, r)
                 if key not in self.cache and key not in seen: jobs.append((ind, r)); seen.add(key)
-        if extra is None:
-            hurdle = self._hurdle() if role == 'population' else None
-            extra = {'should_stop': hurdle} if hurdle else {}
+        hurdle = self._hurdle() if role == 'population' else None     # finalists and knock-outs train in full
+        extra = {'should_stop': hurdle} if hurdle else {}
         done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
         with contextlib.closing(self._run_jobs(jobs, extra)) as results:   # an error here cancels the trainings in flight at once
             for ind, r, m in results:
                 self._record(ind, r, m, role)
-                for i in inds:
-                    if done(i): self._fill(i, replicates)
+                for i in inds:                                 # the individuals of that gene may now be complete
+                    if i.gene.id == ind.gene.id and done(i): self._fill(i, replicates)
                 if role == 'population': self._save_state()
         for ind in inds:
             if done(ind): self._fill(ind, replicates)
