@@ -4,8 +4,7 @@
 
 # %% ../nbs/09_evolution.ipynb #ec2604d2
 from __future__ import annotations
-import contextlib, dataclasses, datetime, json, math, multiprocessing, os, queue, random, statistics, time, warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import contextlib, dataclasses, datetime, json, math, os, random, statistics, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from . import __version__
@@ -14,11 +13,11 @@ from .gene import AttentionGene, SearchSpace
 from .data import LMData, LoaderData
 from .train import train_and_evaluate
 from .runs import RunFolder, RunStateError
-from .memory import NotEnoughMemoryError, check_memory, _gene_list
+from .memory import check_memory, _gene_list
+from .executors import run_jobs, is_out_of_memory, failed_result
 
 # %% auto #0
-__all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'is_out_of_memory', 'failed_result',
-           'planned_trainings', 'cpu_warning']
+__all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
 
 # %% ../nbs/09_evolution.ipynb #51af8af4
 VANILLA = AttentionGene()   # dot|softmax|none|fixed|bias=true|dropout=0.1: the standard transformer's attention
@@ -194,7 +193,7 @@ class Evolution:
         hurdle = self._hurdle() if role == 'population' else None     # finalists and knock-outs train in full
         extra = {'should_stop': hurdle} if hurdle else {}
         done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
-        with contextlib.closing(self._run_jobs(jobs, extra)) as results:   # an error here cancels the trainings in flight at once
+        with contextlib.closing(run_jobs(self, jobs, extra)) as results:   # an error here cancels the trainings in flight at once
             for ind, r, m in results:
                 self._record(ind, r, m, role)
                 for i in inds:                                 # the individuals of that gene may now be complete
@@ -202,77 +201,6 @@ class Evolution:
                 if role == 'population': self._save_state()
         for ind in inds:
             if done(ind): self._fill(ind, replicates)
-
-    def _run_jobs(self, jobs: list, extra: dict):
-        "Run (individual, replicate) trainings; yield (individual, replicate, metrics) as each one finishes."
-        c = self.config
-        if not jobs: return
-        if c.executor == 'ray':
-            from evo_attention.ray_executor import ray_jobs
-            yield from ray_jobs(self, jobs, extra)
-        elif c.together and len(jobs) > 1 and self.evaluate is train_and_evaluate: yield from self._together_jobs(jobs, extra)
-        elif c.workers > 1 and len(jobs) > 1: yield from self._pool_jobs(jobs, extra)
-        else:
-            for ind, r in jobs:
-                kw = dict(extra)
-                if self.callback:
-                    self.callback('training', self, individual=ind, replicate=r)
-                    kw['on_log'] = lambda step, loss, ind=ind: self.callback('step', self, individual=ind, step=step, loss=loss)
-                try: m = self.evaluate(ind.gene, c, self.data, replicate=r, progress=self.progress, **kw)
-                except Exception as e:
-                    if not is_out_of_memory(e): raise
-                    m = failed_result(ind.gene, r, e)
-                yield ind, r, m
-
-    def _together_jobs(self, jobs: list, extra: dict):
-        "All `jobs` as one batched model (`population.train_together`); a kill loses the trainings of this batch."
-        from evo_attention.population import train_together
-        if self.callback:
-            for ind, r in jobs: self.callback('training', self, individual=ind, replicate=r)
-        logs = [(lambda s, l, ind=ind: self.callback('step', self, individual=ind, step=s, loss=l)) for ind, _ in jobs] if self.callback else None
-        try: res = train_together([ind.gene for ind, _ in jobs], self.config, self.data, replicates=[r for _, r in jobs],
-                                  progress=self.progress, on_log=logs, **extra)
-        except Exception as e:
-            if not is_out_of_memory(e): raise
-            res = [failed_result(ind.gene, r, e) for ind, r in jobs]
-        for (ind, r), m in zip(jobs, res): yield ind, r, m
-
-    def _pool_jobs(self, jobs: list, extra: dict):
-        "`config.workers` trainings at once in spawned processes; their progress comes back through a queue."
-        import torch
-        threads = torch.get_num_threads()     # as here: the same CPU arithmetic, so the same results
-        ctx = multiprocessing.get_context('spawn')
-        manager = ctx.Manager() if self.callback else None
-        events = manager.Queue() if manager else None
-        index = {(ind.gene.id, r): ind for ind, r in jobs}
-        try:
-            with ProcessPoolExecutor(min(self.config.workers, len(jobs)), mp_context=ctx, initializer=_worker_init,
-                                     initargs=(self.evaluate, self.config, self.data, threads, events)) as pool:
-                futures = {pool.submit(_worker_job, ind.gene, r, extra): (ind, r) for ind, r in jobs}
-                pending, error = set(futures), None
-                while pending:
-                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    self._forward_events(events, index)
-                    for fut in finished:                      # recorded as each finishes: a kill loses only trainings in progress
-                        ind, r = futures[fut]
-                        try: m = fut.result()
-                        except Exception as e:
-                            if not is_out_of_memory(e): error = error or e; continue
-                            m = failed_result(ind.gene, r, e)
-                        yield ind, r, m
-                if error is not None: raise error
-        finally:
-            if manager: manager.shutdown()
-
-    def _forward_events(self, events, index):
-        "Pass the workers' 'training' and 'step' events on to the callback."
-        while events is not None:
-            try: kind, gid, r, *rest = events.get_nowait()
-            except queue.Empty: return
-            ind = index.get((gid, r))
-            if ind is None: continue
-            if kind == 'training': self.callback('training', self, individual=ind, replicate=r)
-            else: self.callback('step', self, individual=ind, step=rest[0], loss=rest[1])
 
     def _next_generation(self) -> list[Individual]:
         c, ranked = self.config, rank(self.population)
@@ -396,22 +324,6 @@ def _quantile(xs: list, q: float) -> float:
     lo = math.floor(pos)
     return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (pos - lo)
 
-def is_out_of_memory(e: BaseException) -> bool:
-    "Whether `e` says a device ran out of memory (a CUDA OOM, a refused memory estimate, the CPU allocator giving up)."
-    import torch
-    oom = getattr(torch, 'OutOfMemoryError', None) or getattr(torch.cuda, 'OutOfMemoryError', ())
-    return isinstance(e, (MemoryError, oom, NotEnoughMemoryError)) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
-
-def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
-    "The record of a training that could not run (out of memory, a lost worker): the worst fitness, and why."
-    import torch
-    if torch.cuda.is_available(): torch.cuda.empty_cache()
-    gid = gene.id if isinstance(gene, AttentionGene) else AttentionGene.from_id(gene).id
-    msg = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    return dict(gene=gid, perplexity=math.inf, val_loss=math.inf, train_loss=math.nan, steps=0, tokens=0, loss_curve=[],
-                seconds=0.0, train_seconds=0.0, tokens_per_sec=math.nan, params=None, non_embedding_params=None,
-                seed=None, replicate=replicate, status='failed', error=msg.strip()[:2000])
-
 def planned_trainings(cfg: Config) -> int:
     "Trainings a search plans at most: the generations (elites are not retrained), the baseline, the finalists' fresh-seed trainings (not the ablations)."
     search = (cfg.population_size + (cfg.n_generations - 1) * (cfg.population_size - cfg.elite_size)) * cfg.replicates
@@ -431,19 +343,6 @@ def cpu_warning(cfg: Config) -> str|None:
     return (f"No GPU: this search trains up to {planned_trainings(cfg)} models on {n / 1e6:,.0f}M tokens on the CPU, {took} at the "
             f"~{_CPU_TOKENS_PER_S:,} tokens/s of the original model on 2 CPU cores. On Colab choose Runtime → Change runtime type → "
             f"T4 GPU and run all again: the run folder resumes on the GPU.")
-
-_WORKER = {}
-def _worker_init(evaluate, config, data, threads, events=None):
-    import torch
-    if threads: torch.set_num_threads(threads)
-    _WORKER.update(evaluate=evaluate, config=config, data=data, events=events)
-
-def _worker_job(gene, replicate, extra):
-    w, kw = _WORKER, dict(extra)
-    if w['events'] is not None:
-        w['events'].put(('training', gene.id, replicate))
-        kw['on_log'] = lambda step, loss: w['events'].put(('step', gene.id, replicate, step, loss))
-    return w['evaluate'](gene, w['config'], w['data'], replicate=replicate, progress=False, **kw)
 
 def _rng_to_json(state): return [state[0], list(state[1]), state[2]]
 def _rng_from_json(s): return (s[0], tuple(s[1]), s[2])

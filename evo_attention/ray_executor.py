@@ -87,7 +87,7 @@ def ray_jobs(evo,          # has .evaluate, .config, .data (an `Evolution`)
              extra: dict,  # more keyword arguments of `evo.evaluate` (e.g. should_stop)
             ):
     "Run `jobs` as Ray tasks; yield `(individual, replicate, metrics)` as each finishes."
-    from evo_attention.evolution import failed_result, is_out_of_memory
+    from evo_attention.executors import failed_result, is_out_of_memory
     c = evo.config
     ray = connect(getattr(c, 'address', None))
     cluster = ray.cluster_resources()
