@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_analysis.ipynb #5057f8b6
 from __future__ import annotations
-import base64, datetime, html, io, json, math, numbers, re, statistics
+import hashlib, json, math, numbers, statistics
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -14,12 +14,11 @@ from .runs import RunFolder
 from . import stats
 
 # %% auto #0
-__all__ = ['COMPONENTS', 'DISCRETE', 'RunResults', 'load_run', 'search_baseline', 'baseline_perplexity', 'genes_table',
-           'top_mechanisms', 'timeline', 'component_table', 'component_effects', 'top_share', 'diversity',
-           'baseline_comparison', 'finalists_table', 'ablations_table', 'verdicts', 'lineage_rows', 'winner',
-           'family_tree', 'lineage_mermaid', 'plot_evolution', 'plot_components', 'plot_finalists', 'plot_ablations',
-           'plot_component_effects', 'plot_lineage', 'report_sections', 'lineage_text', 'report_text', 'report_html',
-           'report']
+__all__ = ['COMPONENTS', 'DISCRETE', 'RunResults', 'load_run', 'simulated_evaluate', 'search_baseline', 'baseline_perplexity',
+           'genes_table', 'top_mechanisms', 'timeline', 'component_table', 'component_effects', 'top_share',
+           'diversity', 'baseline_comparison', 'finalists_table', 'ablations_table', 'verdicts', 'lineage_rows',
+           'winner', 'family_tree', 'lineage_mermaid', 'plot_evolution', 'plot_components', 'plot_finalists',
+           'plot_ablations', 'plot_component_effects', 'plot_lineage']
 
 # %% ../nbs/10_analysis.ipynb #4a8d3b52
 COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position')
@@ -64,6 +63,26 @@ def load_run(path) -> RunResults:
                       read('summary.json', {}), read('finalists.json'), read('ablations.json'), read('lineage.json'))
 
 def _as_run(run) -> RunResults: return run if isinstance(run, RunResults) else load_run(run)
+
+# %% ../nbs/10_analysis.ipynb #280ba486
+def simulated_evaluate(effects: dict,             # {component: {option: relative effect on perplexity}}, e.g. {'normalization': {'sparsemax': -0.05}}
+                       base: float = 100.0,        # the perplexity of a gene without planted effects
+                       replicate_noise: float = 0.03,  # shared by every gene on one replicate (what paired seeds share)
+                       gene_noise: float = 0.01,   # a gene's own luck on one replicate
+                      ):
+    "A stand-in for `train_and_evaluate` with planted effects and seeded noise: try a search, its statistics and its report in seconds."
+    def unit(*key) -> float: return int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], 'big') / 2**64
+    def evaluate(gene, config, data, replicate=0, progress=False, **kw):
+        gene = AttentionGene.from_id(gene) if isinstance(gene, str) else gene
+        effect = sum(opts.get(getattr(gene, c), 0.0) for c, opts in effects.items())
+        ppl = (base * (1 + effect) * (1 + replicate_noise * (unit(replicate) - 0.5))
+               * (1 + gene_noise * (unit(gene.id, replicate) - 0.5)))
+        s = config.train_steps
+        return dict(gene=gene.id, perplexity=ppl, val_loss=math.log(ppl), train_loss=math.log(ppl), steps=s,
+                    tokens=s * config.batch_size * config.max_seq_len, loss_curve=[[s, math.log(ppl)]], seconds=0.0,
+                    train_seconds=0.0, tokens_per_sec=float('nan'), params=None, non_embedding_params=None,
+                    seed=replicate, replicate=replicate, status='ok', device='simulated', amp='fp32')
+    return evaluate
 
 # %% ../nbs/10_analysis.ipynb #a9179e86
 def _finite(x) -> bool: return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
@@ -358,7 +377,6 @@ def plot_components(run, fig=None):
 
 def _interval_plot(ax, labels, mean, low, high, colors=None, title='', xlabel=''):
     "Horizontal points with interval bars (a missing interval: the point alone), a line at 0."
-    import numpy as np
     y = np.arange(len(labels))[::-1]
     for yi, m, lo, hi, col in zip(y, mean, low, high, colors or ['C0'] * len(labels)):
         if not _finite(m): continue
@@ -436,248 +454,3 @@ def plot_lineage(run, gene: str|None = None, ax=None):
     if not nodes: ax.set_yticks([])
     ax.figure.tight_layout()
     return ax
-
-# %% ../nbs/10_analysis.ipynb #750ff16d
-_SETTINGS = ('population_size', 'n_generations', 'elite_size', 'replicates', 'paired_seeds', 'finalists', 'final_replicates',
-             'finalist_racing', 'ablations', 'train_steps', 'batch_size', 'max_seq_len', 'vocab_size', 'd_model', 'n_heads',
-             'n_layers', 'learning_rate', 'hurdle', 'seed', 'device')
-
-def _cell(col: str, v) -> str:
-    "One table value as text: p-values to 3 decimals, differences signed, missing as '–'."
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)): return '–'
-    if isinstance(v, (bool, np.bool_)): return 'yes' if v else 'no'
-    if isinstance(v, numbers.Integral): return str(v)
-    if isinstance(v, numbers.Real):
-        if math.isinf(v): return 'inf' if v > 0 else '-inf'
-        if col.startswith('p_'): return _fmt_p(v)
-        if col == 'share': return f'{100 * v:.0f}%'
-        if col.endswith('pct'): return f'{v:+.1f}%'
-        if 'diff' in col or col in ('effect', 'ci_low', 'ci_high'): return f'{v:+.2f}'
-        return f'{v:.2f}' if abs(v) >= 0.1 or v == 0 else f'{v:.3g}'
-    return str(v)
-
-def _with_interval(t: pd.DataFrame, mean: str, low: str, high: str, name: str) -> pd.DataFrame:
-    "Columns `mean`, `low`, `high` as one text column 'mean [low, high]'."
-    t = t.copy()
-    t[name] = [_cell(mean, m) + (f" [{_cell(mean, lo)}, {_cell(mean, hi)}]" if _finite(lo) else '') for m, lo, hi in zip(t[mean], t[low], t[high])]
-    cols = list(t.columns)
-    cols.insert(cols.index(mean), cols.pop(cols.index(name)))
-    return t[cols].drop(columns=[mean, low, high])
-
-def _display_table(t: pd.DataFrame, names: dict|None = None) -> pd.DataFrame:
-    "A table as text cells (its index as columns; columns then renamed by `names`), the same in the terminal, the notebook and HTML."
-    t = t.reset_index() if any(n is not None for n in t.index.names) else t
-    d = pd.DataFrame({str(c): [_cell(str(c), v) for v in t[c]] for c in t.columns}, columns=[str(c) for c in t.columns])
-    return d.rename(columns=lambda c: (names or {}).get(c, re.sub(r'_pct$', ' %', c).replace('_', ' ')))
-
-def _settings_text(r: RunResults) -> str:
-    c = r.config.get('config', {})
-    return ', '.join(f'{k}={c[k]}' for k in _SETTINGS if k in c)
-
-def _status(r: RunResults) -> str:
-    c, s = r.config.get('config', {}), r.summary
-    parts = [f"{len(r.populations)} of {c.get('n_generations', '?')} generations done"]
-    if c.get('finalists'):
-        parts.append('finalist stage: ' + ('complete' if r.finalists and r.finalists.get('complete') else 'in progress' if r.finalists else 'not run yet'))
-    if c.get('ablations'):
-        parts.append('ablations: ' + ('complete' if r.ablations and r.ablations.get('complete') else 'in progress' if r.ablations else 'not run yet'))
-    h = r.history
-    steps = int(h['steps'].sum()) if len(h) and 'steps' in h else 0
-    parts.append(f"{len(h)} trainings, {steps:,} steps")
-    return '; '.join(parts)
-
-def report_sections(run, top: int = 10) -> list[tuple]:
-    "The report as (kind, title, content) parts; kind: 'heading', 'text', 'list', 'table' (text cells), 'figure' (a function drawing on an ax) or 'mermaid'."
-    r = _as_run(run)
-    S = []
-    S.append(('heading', f"EvoAttention run {r.path.name}", None))
-    S.append(('text', None, f"Run folder `{r.path}` · data: {r.config.get('data', '?')} · {_status(r)}."))
-    S.append(('text', None, f"Settings: {_settings_text(r)}."))
-    ft = finalists_table(r)
-    S.append(('heading', 'Finalists on fresh seeds', None))
-    if len(ft):
-        f = r.finalists
-        S.append(('text', None, f"The best distinct genes of the search and the baseline, re-trained with replicate seeds the search never saw "
-                                f"({', '.join(map(str, f.get('replicates', [])))}{'; paired seeds' if f.get('paired_seeds') else ''}), "
-                                f"so these perplexities are free of selection bias. {f.get('method') or stats.method_sentence()}"
-                                + ('' if f.get('complete') else ' The stage is not complete: the numbers use the trainings finished so far.')))
-        S.append(('list', None, verdicts(r)))
-        d = _with_interval(ft, 'final_perplexity', 'final_ci_low', 'final_ci_high', 'final perplexity [95% CI]')
-        d = _with_interval(d, 'mean_diff', 'ci_low', 'ci_high', 'difference to baseline [95% CI]')
-        if not ft['stopped_early'].any(): d = d.drop(columns='stopped_early')
-        S.append(('table', 'Finalists', _display_table(d, dict(search_rank='search rank', search_perplexity='search perplexity',
-                                                               mean_diff_pct='difference %', p_value='p', p_holm='Holm p', stopped_early='stopped early'))))
-        S.append(('figure', 'Finalists vs the baseline', plot_finalists))
-    else: S.append(('text', None, 'The finalist stage has not run yet (or the search runs without one): the perplexities below are '
-                                  'the search\'s own, one ranking of noisy trainings, so the best of them is biased low by selection.'))
-    at = ablations_table(r)
-    if len(at) or r.config.get('config', {}).get('ablations'):
-        S.append(('heading', 'Knock-out ablations of the winner', None))
-        if len(at):
-            a = r.ablations
-            S.append(('text', None, f"Each component of the winner `{a.get('winner')}` set back to the baseline's value and retrained on the "
-                                    f"same fresh seeds (winner: perplexity {_fmt_num(_mean(a.get('winner_perplexities') or []))}); effect = knock-out − winner, "
-                                    f"so a positive effect means the component helped. {a.get('method') or stats.method_sentence()}"))
-            d = _with_interval(at, 'effect', 'ci_low', 'ci_high', 'effect [95% CI]')
-            S.append(('table', 'Knock-outs', _display_table(d, dict(effect_pct='effect %', p_value='p', p_holm='Holm p'))))
-            S.append(('figure', 'Knock-outs', plot_ablations))
-        else: S.append(('text', None, 'Not run yet.'))
-    S.append(('heading', 'Evolution timeline', None))
-    S.append(('table', None, _display_table(timeline(r))))
-    S.append(('figure', 'Evolution', plot_evolution))
-    S.append(('heading', f'Top {top} mechanisms', None))
-    S.append(('text', None, 'Search perplexities (mean over the search replicates): the ranking the search made.'))
-    S.append(('table', None, _display_table(top_mechanisms(r, top))))
-    S.append(('heading', 'Baseline comparison', None))
-    S.append(('text', None, 'Search perplexities again: the best of many noisy trainings looks better than it is (selection bias); '
-                            'the finalists, re-trained on fresh seeds, are the comparison to trust.' if len(ft) else
-                            'Search perplexities: the best of many noisy trainings looks better than it is (selection bias).'))
-    S.append(('table', None, _display_table(baseline_comparison(r), dict(vs_baseline_pct='improvement over baseline %'))))
-    S.append(('heading', 'Component analysis', None))
-    S.append(('text', None, "For each option: the genes tried, the best search perplexity, and the mean difference of those genes' perplexity "
-                            "to the baseline's (paired by replicate) with its t interval over the genes. Descriptive, not causal: the genetic "
-                            "algorithm does not randomise which options appear together (the knock-outs measure causes)."))
-    S.append(('table', None, _display_table(_with_interval(component_effects(r), 'mean_diff', 'ci_low', 'ci_high', 'difference to baseline [95% CI]'))))
-    S.append(('figure', 'Component effects', plot_component_effects))
-    S.append(('heading', 'Share of the top 5 holding each option', None))
-    S.append(('table', None, _display_table(top_share(r))))
-    S.append(('heading', 'Diversity per generation', None))
-    S.append(('table', None, _display_table(diversity(r))))
-    w = winner(r)
-    S.append(('heading', 'Lineage of the winner', None))
-    S.append(('text', None, f"The ancestors of `{w}` back to generation 0 (search perplexities; an elite is drawn where it was born)."
-                            if family_tree(r, w)[0] else 'No finished generation yet: the family tree appears once one has finished.'))
-    S.append(('figure', 'Lineage', plot_lineage))
-    S.append(('mermaid', 'Lineage (Mermaid)', lineage_mermaid(r)))
-    return S
-
-# %% ../nbs/10_analysis.ipynb #d70452b8
-def _png(fn, r: RunResults) -> bytes:
-    "A plot function's figure as PNG bytes (the figure is closed, so a notebook does not show it twice)."
-    import matplotlib.pyplot as plt
-    fig = fn(r).figure
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=110, bbox_inches='tight')
-    plt.close(fig)
-    return buf.getvalue()
-
-def lineage_text(run, gene: str|None = None) -> list[str]:
-    "The family tree as lines, newest first: generation, gene, search perplexity, and how it was made from which parents."
-    nodes, edges = family_tree(run, gene)
-    parents = {}
-    for p, c, op in edges: parents.setdefault(c, (op, []))[1].append(p)
-    out = []
-    for k in sorted(nodes, reverse=True):
-        op, ps = parents.get(k, (nodes[k].get('operator'), []))
-        src = f" ← {op} of {' and '.join(_short(p[1]) + f' (gen {p[0]})' for p in ps)}" if ps else f" ({op})"
-        out.append(f"gen {k[0]}: {_short(k[1])}  {_fmt_num(nodes[k]['perplexity'])}{src}")
-    return out
-
-_NUMERIC = re.compile(r'^([-+<]?[\d.,]+(e[-+]?\d+)?%?|–|inf|-inf)$')
-
-def _text_table(t: pd.DataFrame, markdown: bool = False) -> str:
-    "A table of text cells as aligned plain text or a Markdown table (nothing cut off)."
-    if not len(t) or not len(t.columns): return '(nothing yet)'
-    cols, rows = [str(c) for c in t.columns], [[str(v) for v in row] for row in t.values.tolist()]
-    if markdown:
-        esc = lambda s: s.replace('|', '\\|')
-        return '\n'.join(['| ' + ' | '.join(map(esc, cols)) + ' |', '|' + '|'.join('---' for _ in cols) + '|',
-                          *('| ' + ' | '.join(map(esc, r)) + ' |' for r in rows)])
-    w = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    num = [all(_NUMERIC.match(r[i]) for r in rows) for i in range(len(cols))]
-    line = lambda vals: '  '.join(v.rjust(w[i]) if num[i] else v.ljust(w[i]) for i, v in enumerate(vals)).rstrip()
-    return '\n'.join([line(cols), '  '.join('-' * x for x in w), *map(line, rows)])
-
-def report_text(run, markdown: bool = False, top: int = 10) -> str:
-    "The report as plain text for a terminal, or as Markdown (tables, verdicts, the lineage; plots only in HTML)."
-    r = _as_run(run)
-    out, first = [], True
-    for kind, title, x in report_sections(r, top):
-        if kind == 'heading':
-            out.append((('# ' if first else '## ') + title) if markdown else f"{title}\n{('=' if first else '-') * len(title)}"); first = False
-        elif kind == 'text': out.append(x if markdown else x.replace('`', ''))
-        elif kind == 'list': out.append('\n'.join(f'- {i}' if markdown else f'* {i}' for i in x))
-        elif kind == 'table': out.append((f'**{title}**\n\n' if markdown and title else '') + _text_table(x, markdown))
-        elif kind == 'figure': out.append(f'[plot: {title} — in the HTML report (--html FILE)]' if not markdown else f'*Plot: {title} (in the HTML report).*')
-        elif kind == 'mermaid':
-            out.append(f"```mermaid\n{x}\n```" if markdown else '\n'.join(lineage_text(r)) or 'No lineage yet.')
-    return '\n\n'.join(out) + '\n'
-
-_CSS = """body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1d2330;line-height:1.45}
-main{max-width:1200px;margin:0 auto;padding:24px 32px 48px;background:#fff;box-shadow:0 0 12px rgba(0,0,0,.06)}
-h1{font-size:1.6em;margin:.2em 0 .4em}h2{font-size:1.25em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:1px solid #dde2ea}
-h3{font-size:1em;margin:1em 0 .3em}p{margin:.5em 0}code{font-family:Menlo,Consolas,monospace;font-size:.88em;background:#eef1f5;padding:1px 4px;border-radius:3px;word-break:break-all}
-.tablewrap{overflow-x:auto;margin:.6em 0 1em}table.tbl{border-collapse:collapse;font-size:.82em}
-table.tbl th{background:#eef1f5;text-align:left;padding:5px 9px;border-bottom:2px solid #cfd6e0}
-table.tbl td{padding:4px 9px;vertical-align:top;border-bottom:1px solid #e6e9ef;font-variant-numeric:tabular-nums}table.tbl tr:hover td{background:#f8fafc}
-ul.verdicts{padding-left:1.2em}ul.verdicts li{margin:.35em 0}
-.better{color:#17803d;font-weight:600}.worse{color:#b42318;font-weight:600}
-figure{margin:.8em 0}figure img{max-width:100%;height:auto;border:1px solid #e6e9ef}figcaption{font-size:.8em;color:#667}
-.empty{color:#888;font-style:italic}pre{background:#f3f5f8;padding:10px;overflow-x:auto;font-size:.8em}
-footer{margin-top:2em;font-size:.78em;color:#889}"""
-
-_MERMAID_JS = """<script type="module">
-/* optional: draws the Mermaid source as a diagram when the page can load mermaid.js; the drawing above needs nothing */
-try {
-  const {default: mermaid} = await import('https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs');
-  document.querySelectorAll('.mermaid-box').forEach(e => e.hidden = false);
-  mermaid.initialize({startOnLoad: false});
-  await mermaid.run({querySelector: 'pre.mermaid'});
-} catch (e) { document.querySelectorAll('.mermaid-box').forEach(e => e.hidden = true); }
-</script>"""
-
-def _inline_html(s: str) -> str:
-    "Escaped text with `code` spans and the verdict words marked."
-    s = re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s, quote=False))
-    return re.sub(r'\b(is better than|is worse than)\b', lambda m: f'<span class="{m.group(1).split()[1]}">{m.group(1)}</span>', s)
-
-def _table_html(t: pd.DataFrame) -> str:
-    "A table of text cells as HTML; gene ids may wrap after each '|', intervals stay on one line."
-    h = t.to_html(index=False, border=0, classes='tbl', escape=True)
-    h = h.replace('|', '|<wbr>')
-    return re.sub(r' \[([^\]<]*)\]', lambda m: '&nbsp;[' + m.group(1).replace(' ', '&nbsp;') + ']', h)
-
-def report_html(run, path, top: int = 10) -> Path:
-    "Write the report as ONE self-contained HTML file (plots as embedded PNG, styles inline); returns its path."
-    from evo_attention import __version__
-    r = _as_run(run)
-    body, first, mermaid = [], True, False
-    for kind, title, x in report_sections(r, top):
-        if kind == 'heading': body.append(f"<h{1 if first else 2}>{html.escape(title)}</h{1 if first else 2}>"); first = False
-        elif kind == 'text': body.append(f'<p>{_inline_html(x)}</p>')
-        elif kind == 'list': body.append('<ul class="verdicts">' + ''.join(f'<li>{_inline_html(i)}</li>' for i in x) + '</ul>')
-        elif kind == 'table':
-            body.append((f'<h3>{html.escape(title)}</h3>' if title else '') + (
-                f'<div class="tablewrap">{_table_html(x)}</div>' if len(x) and len(x.columns)
-                else '<p class="empty">nothing yet</p>'))
-        elif kind == 'figure':
-            b64 = base64.b64encode(_png(x, r)).decode()
-            body.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{b64}"></figure>')
-        elif kind == 'mermaid':
-            mermaid = True
-            src = html.escape(x, quote=False)
-            body.append(f'<div class="mermaid-box" hidden><pre class="mermaid">{src}</pre></div>'
-                        f'<details><summary>Mermaid source of this tree (for a Markdown file or mermaid.live)</summary><pre>{src}</pre></details>')
-    doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
-           f'<title>EvoAttention report: {html.escape(r.path.name)}</title><style>{_CSS}</style></head>\n<body><main>\n' + '\n'.join(body) +
-           f'\n<footer>Made by evo_attention {__version__} from the files of {html.escape(str(r.path))} on '
-           f'{datetime.datetime.now():%Y-%m-%d %H:%M}.</footer>\n</main>\n' + (_MERMAID_JS if mermaid else '') + '\n</body></html>\n')
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc, encoding='utf-8')
-    return path
-
-def report(run, top: int = 10):
-    "Display the report in a notebook: the same sections, tables and plots as `report_html`."
-    from IPython.display import display, Markdown, Image
-    r = _as_run(run)
-    first = True
-    for kind, title, x in report_sections(r, top):
-        if kind == 'heading': display(Markdown(('# ' if first else '### ') + title)); first = False
-        elif kind == 'text': display(Markdown(x))
-        elif kind == 'list': display(Markdown('\n'.join(f'- {i}' for i in x)))
-        elif kind == 'table':
-            if title: display(Markdown(f'**{title}**'))
-            display(x if len(x) and len(x.columns) else Markdown('*nothing yet*'))
-        elif kind == 'figure': display(Image(_png(x, r)))
-        elif kind == 'mermaid': display(Markdown(f"```mermaid\n{x}\n```"))

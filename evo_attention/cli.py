@@ -148,7 +148,7 @@ def main(argv=None) -> int:
 # %% ../nbs/12_cli.ipynb #6ee8951b
 def report_command(run, html: str|None = None, markdown: bool = False, top: int = 10) -> int:
     "`evo-attention report`: the report of run folder `run` in the terminal, or as Markdown, or written to an HTML file."
-    from evo_attention.analysis import load_run, report_text, report_html
+    from evo_attention.reporting import load_run, report_text, report_html
     r = load_run(run)                                   # FileNotFoundError (exit 2) when `run` is not a run folder
     if html:
         import matplotlib; matplotlib.use('Agg')        # no window: the plots go into the file

@@ -1,5 +1,5 @@
 "`evo-attention report` and `options`, and the analysis report, on finished and partial run folders."
-import contextlib, hashlib, io, inspect, json, math, re
+import contextlib, io, inspect, json, math, re
 from pathlib import Path
 import pytest
 from conftest import cli, TINY
@@ -8,21 +8,13 @@ from evo_attention.config import preset_config
 from evo_attention.data import synthetic_task
 from evo_attention.evolution import Evolution
 from evo_attention.gene import AttentionGene, SearchSpace
-from evo_attention.analysis import genes_table as genes_table_of, load_run, finalists_table, ablations_table, report_text, report_html, verdicts
+from evo_attention.analysis import genes_table as genes_table_of, load_run, finalists_table, ablations_table, verdicts, simulated_evaluate
+from evo_attention.reporting import report_text, report_html
 from evo_attention import options, stats
 
 PLANTED = {'sparsemax': -0.05, 'sigmoid': 0.04}      # normalization effects the fake trainings carry
 
-def _unit(*key) -> float: return int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], 'big') / 2**64
-
-def fake_evaluate(gene, config, data, replicate=0, progress=False, **kw):
-    "The metrics train_and_evaluate returns, from the gene and the replicate (a shared luck per replicate, as paired seeds give)."
-    gene = AttentionGene.from_id(gene) if isinstance(gene, str) else gene
-    ppl = 100 * (1 + PLANTED.get(gene.normalization, 0.0)) * (1 + 0.03 * (_unit(replicate) - 0.5)) * (1 + 0.01 * (_unit(gene.id, replicate) - 0.5))
-    s = config.train_steps
-    return dict(gene=gene.id, perplexity=ppl, val_loss=math.log(ppl), train_loss=math.log(ppl), steps=s, tokens=s * config.batch_size,
-                loss_curve=[[s, math.log(ppl)]], seconds=0.0, train_seconds=0.0, tokens_per_sec=1.0, params=1, non_embedding_params=1,
-                seed=replicate, replicate=replicate, status='ok', device='cpu', amp='fp32')
+fake_evaluate = simulated_evaluate({'normalization': PLANTED})   # a shared luck per replicate, as paired seeds give
 
 def interrupted_after(n):
     "A fake evaluate interrupted (as by Ctrl-C) at its (n+1)-th training."
