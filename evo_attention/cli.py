@@ -75,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="train each generation's models as one batched model")
     ev.add_argument('--one-by-one', dest='together', action='store_const', const=False, help='train the models one after another')
     ev.add_argument('--address', help="ray: the cluster's address ('auto': the running cluster; default: start a local one)")
-    for c in ('similarity', 'normalization', 'gating', 'temperature'):
-        ev.add_argument(f'--{c}', default=None, help=f'comma-separated {c} options to search (default: all)')
+    for c in ('similarity', 'normalization', 'gating', 'temperature', 'position'):
+        ev.add_argument(f'--{c}', default=None, help=f"comma-separated {c} options to search (default: the preset's space)")
     bl = sub.add_parser('baseline', help='train and evaluate the vanilla gene')
     common(bl); bl.add_argument('--json', action='store_true', help='print one JSON object')
     tr = sub.add_parser('train', help='train and evaluate one gene')
@@ -126,8 +126,10 @@ def main(argv=None) -> int:
                 raise RunStateError(f"{out} already holds a search: add --resume to continue it, or choose another --out")
             if args.resume and not (out / 'state.json').exists():
                 raise RunStateError(f"--resume: {out} holds no search to resume")
-            space = SearchSpace(**{c: getattr(args, c).split(',') for c in ('similarity', 'normalization', 'gating', 'temperature')
-                                   if getattr(args, c)})
+            named = {c: getattr(args, c).split(',') for c in ('similarity', 'normalization', 'gating', 'temperature', 'position')
+                     if getattr(args, c)}
+            # Nothing named on resume: the folder's saved space; else the preset's space narrowed by what is named.
+            space = None if args.resume and not named else SearchSpace(**{**vars(SearchSpace.of_preset(_preset(args))), **named})
             data = _load_data(args, cfg)
             t0 = time.time()
             evo = Evolution(cfg, data=data, search_space=space, run_dir=out, progress=not args.no_progress)

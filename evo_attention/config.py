@@ -74,6 +74,13 @@ class Config:
     executor: str = 'local'        # 'local' (one by one, or `workers` processes) or 'ray' (a Ray cluster)
     address: str|None = None       # ray: cluster address ('auto': the running cluster); None starts a local Ray instance
     together: bool = False         # train a generation's models as one batched model (see population)
+    # the architecture beyond attention (used only by genes and searches that ask for these options)
+    moe_experts: int = 4           # ffn='moe': experts per layer
+    moe_top_k: int = 2             # ffn='moe': experts each token is routed to
+    moe_aux_weight: float = 0.01   # ffn='moe': weight of the load-balance loss in the training loss
+    window_size: int = 16          # window='sliding': a query sees itself and the window_size - 1 keys before it
+    per_layer: bool = False        # a gene per layer: sampled, crossed over and mutated layer by layer
+    inherit_weights: bool = False  # a child starts from its parents' trained weights where the shapes match
 
     def __post_init__(self): self.validate()
 
@@ -106,7 +113,13 @@ class Config:
              f"finalists must be an integer >= 0, got {self.finalists!r}")
         need(isinstance(self.final_replicates, int) and not isinstance(self.final_replicates, bool) and self.final_replicates >= 1,
              f"final_replicates must be a positive integer, got {self.final_replicates!r}")
-        for f in ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline', 'together'):
+        for f in ('moe_experts', 'window_size'):
+            v = getattr(self, f)
+            need(isinstance(v, int) and not isinstance(v, bool) and v > 0, f"{f} must be a positive integer, got {v!r}")
+        need(isinstance(self.moe_top_k, int) and not isinstance(self.moe_top_k, bool) and 1 <= self.moe_top_k <= self.moe_experts,
+             f"moe_top_k must be an integer in [1, moe_experts={self.moe_experts}], got {self.moe_top_k!r}")
+        need(self.moe_aux_weight >= 0, f"moe_aux_weight must be >= 0, got {self.moe_aux_weight!r}")
+        for f in ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline', 'together', 'per_layer', 'inherit_weights'):
             need(isinstance(getattr(self, f), bool), f"{f} must be True or False, got {getattr(self, f)!r}")
         need(self.executor in _EXECUTORS, f"executor {self.executor!r} is not one of {', '.join(_EXECUTORS)}")
         need(self.address is None or isinstance(self.address, str), f"address must be None or a string such as 'auto', got {self.address!r}")
@@ -147,8 +160,8 @@ PRESETS = {
     # tens of minutes on 2 CPU cores: real text, the original model with shorter windows and training
     'cpu': dict(data='wikitext2', config=dict(vocab_size=10000, max_seq_len=64, batch_size=16, eval_batch_size=64,
                 learning_rate=1e-3, train_steps=300, population_size=8, n_generations=4, elite_size=2, log_interval=50)),
-    # the original EvoAttention's settings: 93 trainings of 5000 steps on WikiText-2
-    'paper': dict(data='wikitext2', config=dict()),
+    # the original EvoAttention's settings and search space: 93 trainings of 5000 steps on WikiText-2
+    'paper': dict(data='wikitext2', config=dict(), space='original'),
 }
 
 def preset_config(name: str, **overrides) -> Config:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from . import __version__
 from .config import Config, _ADDED_SINCE, preset_config
-from .gene import AttentionGene, SearchSpace
+from .gene import AttentionGene, SearchSpace, ORIGINAL_OPTIONS
 from .data import LMData, LoaderData
 from .train import train_and_evaluate
 from .runs import RunFolder, RunStateError
@@ -73,10 +73,7 @@ _RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers
 _AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')   # recorded when changed on resume
 
 # The options a search space left open (None) meant before the space was saved as explicit lists.
-_LEGACY_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine'],
-                       normalization=['softmax', 'sparsemax', 'relu_norm', 'sigmoid'],
-                       gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'],
-                       position=['learned'])
+_LEGACY_OPTIONS = ORIGINAL_OPTIONS
 
 class Evolution:
     "The genetic search over attention genes; `run()` starts it or resumes it from `run_dir`."

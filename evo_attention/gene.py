@@ -11,11 +11,17 @@ from . import options
 from .position import POSITIONS
 
 # %% auto #0
-__all__ = ['AttentionGene', 'SearchSpace']
+__all__ = ['ORIGINAL_OPTIONS', 'AttentionGene', 'SearchSpace']
 
 # %% ../nbs/03_gene.ipynb #d3a7dc37
 _COMPONENTS = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
                'gating': options.GATINGS, 'temperature': options.TEMPERATURES, 'position': POSITIONS}
+# The original EvoAttention's options (2016–2019 mechanisms). Registries have grown since; this is the space a search
+# over "the original's options" means, and what a saved space that left a component open (None) meant.
+ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine'],
+                        normalization=['softmax', 'sparsemax', 'relu_norm', 'sigmoid'],
+                        gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'],
+                        position=['learned'])
 # components added after the six canonical fields: in an id only when not at their default, as `key=value`
 _EXTRAS = {'position': 'learned'}
 # the original's names for fields (and `gene_dict` keys) that are spelled differently here
@@ -38,11 +44,11 @@ def _declared(gene_cls: type, component: str) -> list|None:
     return None
 
 class _OptionList:
-    "A class attribute that reads as the component's options: a subclass's own list if it sets one, else every searchable option."
+    "A class attribute that reads as the component's options: a subclass's own list if it sets one, else the original's options."
     def __init__(self, component: str): self.component = component
     def __get__(self, obj, owner=None) -> list:
         v = _declared(owner or type(obj), self.component)
-        return list(v) if v is not None else _COMPONENTS[self.component].searchable()
+        return list(v) if v is not None else list(ORIGINAL_OPTIONS[self.component])
 
 @dataclass(frozen=True)
 class AttentionGene:
@@ -57,8 +63,9 @@ class AttentionGene:
     position: str = 'learned'        # where position enters: options.POSITIONS (in the id only when not 'learned')
 
     # The original's option lists (GATING_TYPES and TEMPERATURE_TYPES are earlier names of GATING and
-    # TEMPERATURE_MODES). They read as the searchable options; a subclass that sets one narrows its
-    # search space (see `SearchSpace.from_gene_class`).
+    # TEMPERATURE_MODES). They read as the original's options, so code written for the original samples,
+    # mutates and crosses over in the space it always did; a subclass that sets one narrows it (see
+    # `SearchSpace.from_gene_class`). A search's default space, `SearchSpace()`, holds every searchable option.
     SIMILARITY_FUNCS = _OptionList('similarity')
     NORMALIZATIONS = _OptionList('normalization')
     GATING = _OptionList('gating')
@@ -184,9 +191,21 @@ class SearchSpace:
         if self.position is None and 'position' in self.__dict__: object.__delattr__(self, 'position')
 
     @classmethod
+    def original(cls) -> SearchSpace:
+        "The original EvoAttention's space: its four components' options, learned positions, bias both ways, dropout 0–0.3."
+        return cls(**{c: tuple(v) for c, v in ORIGINAL_OPTIONS.items()})
+
+    @classmethod
+    def of_preset(cls, name: str) -> SearchSpace:
+        "A preset's search space: the original's for `paper` (which reproduces the original search), else every searchable option."
+        from evo_attention.config import PRESETS
+        if name not in PRESETS: raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
+        return cls.original() if PRESETS[name].get('space') == 'original' else cls()
+
+    @classmethod
     def from_gene_class(cls, gene_cls=AttentionGene) -> SearchSpace:
-        "The space an `AttentionGene` subclass declares with the original's class lists (unset: every searchable option)."
-        return cls(**{comp: _declared(gene_cls, comp) for comp in _CLASS_LISTS})
+        "The space an `AttentionGene` subclass declares with the original's class lists (unset: the original's options)."
+        return cls(**{comp: tuple(v if (v := _declared(gene_cls, comp)) is not None else ORIGINAL_OPTIONS[comp]) for comp in _CLASS_LISTS})
 
     def options(self, component: str) -> list:
         "The allowed values of one gene field."

@@ -18,7 +18,7 @@ def rms_normalize(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     "x / √(mean(x²) + ε) over the last dim (RMS norm without a gain)."
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
-@SIMILARITIES.register('qk_norm', searchable=False)
+@SIMILARITIES.register('qk_norm')
 class QKNormSimilarity(Similarity):
     "g_h · rms(q)·rms(k): RMS-normalised queries and keys, a learned per-head scale g_h starting at 1."
     def __init__(self, n_heads, d_head):
@@ -27,7 +27,7 @@ class QKNormSimilarity(Similarity):
     def as_dot(self, q, k): return rms_normalize(q) * self.g, rms_normalize(k)   # (B, H, T, hs) each
 
 # %% ../nbs/02b_modern_options.ipynb #fb53d812
-@TEMPERATURES.register('ssmax', searchable=False)
+@TEMPERATURES.register('ssmax')
 class ScalableSoftmaxTemperature(nn.Module):
     "SSMax: s_h · log(t + 1) / √d_head at position t (t + 1 visible keys); s_h starts at 1/log 64 (the fixed value at 64 keys)."
     typical_n = 64
@@ -47,13 +47,13 @@ class HeadOutputGate(NoGate):
         super().__init__(d_model)
         self.n_heads, self.gate = n_heads, nn.Linear(d_model, n_gates)
 
-@GATINGS.register('attn_gate', searchable=False)
+@GATINGS.register('attn_gate')
 class AttentionGate(HeadOutputGate):
     "y ⊙ σ(W x) on the head outputs, elementwise, before the output projection (gated attention, G1)."
     def __init__(self, d_model, n_heads): super().__init__(d_model, n_heads, d_model)
     def pre_proj(self, y, x): return y * torch.sigmoid(self.gate(x))              # (B, T, C)
 
-@GATINGS.register('head_gate', searchable=False)
+@GATINGS.register('head_gate')
 class HeadGate(HeadOutputGate):
     "y_h ⊙ σ(w_h · x): one scalar gate per head on its output, before the output projection."
     def __init__(self, d_model, n_heads): super().__init__(d_model, n_heads, n_heads)

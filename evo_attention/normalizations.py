@@ -29,14 +29,14 @@ def _float32(f):
     return g
 
 # %% ../nbs/02a_normalizations.ipynb #13303d86
-@NORMALIZATIONS.register('sigmoid_logn', searchable=False)
+@NORMALIZATIONS.register('sigmoid_logn')
 def sigmoid_logn(s):
     "σ(s − log n) on each visible key, n = the row's number of visible keys (σ(-inf) = 0); weights need not sum to 1."
     n = (~torch.isneginf(s)).sum(-1, keepdim=True).clamp_min(1)   # (..., 1); a fully masked row: log 1 = 0
     return torch.sigmoid(s - n.to(s.dtype).log())
 
 # %% ../nbs/02a_normalizations.ipynb #6a67162d
-@NORMALIZATIONS.register('softpick', searchable=False)
+@NORMALIZATIONS.register('softpick')
 @_float32
 def softpick(s, eps: float = 1e-6):
     "relu(eˢ − 1) / (Σ|eˢ − 1| + ε) over the visible keys (rectified softmax); rows sum to at most 1."
@@ -47,13 +47,13 @@ def softpick(s, eps: float = 1e-6):
     return torch.relu(e) / den
 
 # %% ../nbs/02a_normalizations.ipynb #5c0ba99d
-@NORMALIZATIONS.register('softmax1', searchable=False)
+@NORMALIZATIONS.register('softmax1')
 def softmax1(s):
     "Off-by-one softmax eˢ / (1 + Σ eˢ): a softmax with an extra zero logit that belongs to no key."
     return torch.softmax(F.pad(s, (0, 1)), dim=-1)[..., :-1]
 softmax1.sink = 0.0   # the fast path: an extra key with score 0 and a zero value
 
-@NORMALIZATIONS.register('softmax_sink', searchable=False)
+@NORMALIZATIONS.register('softmax_sink')
 class SinkSoftmax(nn.Module):
     "Softmax with a learned per-head sink logit b_h: eˢ / (e^{b_h} + Σ eˢ); b_h starts at 0 (softmax1)."
     def __init__(self, n_heads: int):
@@ -95,7 +95,7 @@ class Entmax15Function(torch.autograd.Function):
         return gr - r * gr.sum(-1, keepdim=True) / r.sum(-1, keepdim=True).clamp_min(1e-12)
 
 # %% ../nbs/02a_normalizations.ipynb #1695d4b9
-@NORMALIZATIONS.register('entmax15', searchable=False)
+@NORMALIZATIONS.register('entmax15')
 @_float32
 def entmax15(s):
     "Exact 1.5-entmax [s/2 − τ]₊² (sums to 1, sparse); zeros on a fully masked row."

@@ -53,7 +53,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     a, b = x.chunk(2, -1)
     return x * cos + torch.cat([-b, a], -1) * sin
 
-@POSITIONS.register('rope', searchable=False)
+@POSITIONS.register('rope')
 class RotaryPosition(Position):
     "RoPE: q and k of each head rotated by t·θ (θ_a = 10000^(−2a/hs)) before they meet; no parameters."
     rotates, base = True, 10000.0

@@ -85,6 +85,8 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                        progress: bool = False,     # a tqdm bar over the steps
                        should_stop=None,           # optional f(step, loss) -> True to stop early (hurdles)
                        on_log=None,                # optional f(step, loss) at every loss read (live progress)
+                       init=None,                  # optional f(model) after the seeded initial values, before training (e.g. inherited weights)
+                       on_trained=None,            # optional f(model, metrics) once evaluated (e.g. to keep the trained weights)
                       ) -> dict:
     "Train `gene`'s model on `data` and return its metrics (perplexity, loss, steps, tokens, seconds, ...)."
     gene = AttentionGene.from_id(gene) if isinstance(gene, str) else gene
@@ -96,6 +98,7 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
     t_start = time.perf_counter()
     gen = torch.Generator(device=device).manual_seed(seed)
     model = seeded_model(gene, config, data.vocab_size, seed).to(device)
+    if init is not None: init(model)
     n_params = count_params(model)
     fwd = torch.compile(model) if config.compile else model
     chunked = config.fast and not config.compile and device.type == 'cpu'   # the output layer's loss a chunk of rows at a time (fused_loss)
@@ -115,6 +118,8 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
             if chunked: loss = linear_cross_entropy(final_hidden(model, x).flatten(0, 1), model.head.weight, y.flatten())
             else: logits = fwd(x)
         if not chunked: loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        if (extra := model.extra_loss() if hasattr(model, 'extra_loss') else None) is not None:
+            loss = loss + extra                                       # a training-only term of the last forward (e.g. load balance)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -137,9 +142,11 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
     if not math.isfinite(val_loss): status = 'diverged'
     ppl = math.exp(val_loss) if status != 'diverged' and val_loss < 700 else float('inf')
     timed = tokens - tokens_first if t_first else 0
-    return dict(gene=gene.id, perplexity=ppl, val_loss=val_loss, train_loss=loss_val, steps=step, tokens=tokens, loss_curve=curve,
+    metrics = dict(gene=gene.id, perplexity=ppl, val_loss=val_loss, train_loss=loss_val, steps=step, tokens=tokens, loss_curve=curve,
                 seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
                 tokens_per_sec=timed / (t_train - t_first) if timed and t_train > t_first else float('nan'),
                 params=n_params['total'], non_embedding_params=n_params['non_embedding'],
                 seed=seed, replicate=replicate, status=status, device=str(device),
                 amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
+    if on_trained is not None: on_trained(model, metrics)
+    return metrics

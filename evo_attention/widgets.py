@@ -138,6 +138,7 @@ class EvolutionForm:
         "Fill the form from a preset (the form's own overrides on top)."
         self.set_config(preset_config(name, device=self.device.value, **self._overrides))
         self.data.value = self._data_default or PRESETS[name]['data']
+        self.set_search_space(SearchSpace.of_preset(name))
 
     def config(self) -> Config:
         "The `Config` the form describes (`ValueError` if impossible); a saved search's own, with what a resume may change."

@@ -21,13 +21,16 @@ NEW_NORMS = NEW['normalization']
 
 pytestmark = pytest.mark.usefixtures('one_thread')   # tiny tensors: one torch thread (conftest)
 
-def test_registered_opt_in():
+def test_registered_default_space():
     assert NEW == {'similarity': ['qk_norm'], 'temperature': ['ssmax'], 'gating': ['attn_gate', 'head_gate'],
                    'normalization': ['sigmoid_logn', 'softpick', 'softmax1', 'softmax_sink', 'entmax15', 'stick_breaking']}
     assert ORIGINAL['normalization'] == ['softmax', 'sparsemax', 'relu_norm', 'sigmoid', 'topk_softmax']
     for c, names in NEW.items():
-        assert not set(names) & set(REGISTRIES[c].searchable())       # a default search does not sample them
+        passed = [n for n in names if n != 'stick_breaking']          # causal + induction passed: the default space holds them
+        assert set(passed) <= set(REGISTRIES[c].searchable()) and set(passed) <= set(SearchSpace().options(c))
+        assert not set(passed) & set(SearchSpace.original().options(c))   # the original's space does not
         assert SearchSpace(**{c: names}).options(c) == names           # a search space that names them does
+    assert "stick_breaking" not in options.NORMALIZATIONS.searchable()   # ~800 steps to learn induction: opt-in
     g = AttentionGene.from_id('qk_norm|softmax_sink|attn_gate|ssmax')   # 4-field ids name them too
     assert AttentionGene.from_id(g.id) == g
 

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.usefixtures('one_thread')   # tiny tensors: one torch t
 
 def test_registered():
     assert POSITIONS.names() == OPTIONS
-    assert POSITIONS.searchable() == ['learned']          # the others are opt-in
-    assert SearchSpace().options('position') == ['learned']
+    assert POSITIONS.searchable() == ['learned', 'rope']  # none, alibi, fox do not learn induction at this size: opt-in
+    assert SearchSpace().options('position') == ['learned', 'rope']
+    assert SearchSpace.original().options('position') == ['learned']
 
 # --- gene ids ------------------------------------------------------------------------------------------
 
@@ -174,9 +175,9 @@ def test_learned_unchanged():
                 loss = m.loss(idx[:, :-1], idx[:, 1:]); opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item())
             assert losses == pytest.approx(want, rel=1e-6), (gene, fast)
 
-def test_default_space_draws_unchanged():
-    "Samples, crossovers and mutations of the default space: the same genes, from the same random numbers, as before."
-    space, rng, seq = SearchSpace(), random.Random(3), []
+def test_original_space_draws_unchanged():
+    "Samples, crossovers and mutations of the original's space: the same genes, from the same random numbers, as before."
+    space, rng, seq = SearchSpace.original(), random.Random(3), []
     for _ in range(10):
         a, b = space.sample(rng), space.sample(rng)
         seq += [a.id, space.crossover(a, b, rng).id, space.mutate(a, 0.5, rng).id]

@@ -28,7 +28,7 @@ CFG = preset_config('smoke', device='cpu', population_size=6, n_generations=3)  
 
 def search(folder, evaluate=fake_evaluate):
     data = synthetic_task('induction', 16, 16, n_train=32, n_valid=8)
-    try: Evolution(CFG, data=data, run_dir=folder, progress=False, evaluate=evaluate).run()
+    try: Evolution(CFG, data=data, search_space=SearchSpace.original(), run_dir=folder, progress=False, evaluate=evaluate).run()
     except KeyboardInterrupt: pass
     return folder
 
@@ -130,7 +130,9 @@ def test_options_lists_every_registered_option():
     sparse = next(l for l in lines if l[4:].startswith('sparsemax '))
     assert sparse.startswith('  * ')                                      # searched by default
     entmax = next(l for l in lines if l[4:].startswith('entmax15 '))
-    assert entmax.startswith('    ') and '1.5-entmax' in entmax          # opt-in, with its description
+    assert entmax.startswith('  * ') and '1.5-entmax' in entmax          # searched by default, with its description
+    stick = next(l for l in lines if l[4:].startswith('stick_breaking '))
+    assert stick.startswith('    ') and 'stick' in stick.lower()          # opt-in
 
 def test_real_search_then_report(tmp_path):
     "A real (tiny) search with a finalist stage and knock-outs, through the installed command, then its report."
