@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .gene import AttentionGene
+from .layers import parse_gene, field_value
 from .runs import RunFolder
 from . import stats
 
@@ -37,8 +38,8 @@ class RunResults:
     lineage: list|None = None     # lineage.json: every individual with its parents
 
 def _gene_columns(df: pd.DataFrame) -> pd.DataFrame:
-    genes = [AttentionGene.from_id(g) for g in df['gene']]
-    for c in COMPONENTS: df[c] = [getattr(g, c) for g in genes]
+    genes = [parse_gene(g) for g in df['gene']]
+    for c in COMPONENTS: df[c] = [field_value(g, c) for g in genes]     # a per-layer gene: 'softmax / sparsemax' where layers differ
     return df
 
 def _generations(pops: list) -> list[dict]:

@@ -8,6 +8,7 @@ import math, statistics
 from dataclasses import replace
 from .config import Config
 from .gene import AttentionGene
+from .layers import LayerGenes, parse_gene, stack_knockouts
 from .evolution import Evolution, Individual, VANILLA
 from .stats import compare, method_sentence
 
@@ -45,7 +46,7 @@ def run_finalists(evo: Evolution) -> dict:
     ranked = search_ranking(evo)                                   # every gene of the search, best first
     finalists = [g for g, _ in ranked[:c.finalists]]
     genes = list(dict.fromkeys([VANILLA.id, *finalists]))          # the baseline first; it may also be a finalist
-    inds = {g: Individual(AttentionGene.from_id(g), evo.generation, (), 'finalist') for g in genes}
+    inds = {g: Individual(parse_gene(g), evo.generation, (), 'finalist') for g in genes}
     stopped = set()
     result = _write_finalists(evo, ranked, reps, stopped, complete=False)   # a report can show the stage from its start
     for k, r in enumerate(reps):                                   # replicate by replicate, so racing can stop a finalist early
@@ -91,8 +92,9 @@ def _write_finalists(evo, ranked, reps, stopped, complete: bool) -> dict:
 # %% ../nbs/09a_finalists.ipynb #e995503f
 _KNOCKOUT_FIELDS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position')
 
-def knockouts(winner: AttentionGene, baseline: AttentionGene = VANILLA) -> list[dict]:
-    "One gene per component where `winner` differs from `baseline`: that component set back to the baseline's value."
+def knockouts(winner: AttentionGene|LayerGenes, baseline: AttentionGene = VANILLA) -> list[dict]:
+    "One gene per component where `winner` differs from `baseline`: that component set back to the baseline's value (in every layer of a per-layer gene)."
+    if isinstance(winner, LayerGenes): return stack_knockouts(winner, baseline, _KNOCKOUT_FIELDS)   # a component set back in every layer
     out = []
     for f in _KNOCKOUT_FIELDS:
         a, b = getattr(winner, f), getattr(baseline, f)
@@ -102,9 +104,9 @@ def knockouts(winner: AttentionGene, baseline: AttentionGene = VANILLA) -> list[
 def run_ablations(evo: Evolution, winner: str|None) -> dict|None:
     "Train each knock-out of `winner` on the finalist stage's seeds and compare it with the winner (paired)."
     if winner is None: return None
-    reps, w = final_replicates(evo.config), AttentionGene.from_id(winner)
+    reps, w = final_replicates(evo.config), parse_gene(winner)
     kos = knockouts(w)
-    inds = [Individual(AttentionGene.from_id(k['gene']), evo.generation, (winner,), 'ablation') for k in kos]
+    inds = [Individual(parse_gene(k['gene']), evo.generation, (winner,), 'ablation') for k in kos]
     for r in reps:                                                 # (final_replicates >= 1: at least one round)
         evo._evaluate(inds, role='ablation', replicates=[r])
         out = _write_ablations(evo, w, kos, reps, complete=r == reps[-1])

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
+from .layers import LayerGenes, parse_gene
 from .model import build_model, count_params, init_paired
 from .fused_loss import cpu_bf16, final_hidden, linear_cross_entropy
 from .memory import check_memory
@@ -21,7 +22,7 @@ __all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'nati
 # %% ../nbs/07_train.ipynb #b8ba19ef
 def evaluation_seed(run_seed: int, gene: AttentionGene|str, replicate: int = 0) -> int:
     "A 63-bit seed from (run seed, gene id, replicate), the same on every machine."
-    gid = gene.id if isinstance(gene, AttentionGene) else AttentionGene.from_id(gene).id
+    gid = parse_gene(gene).id
     return int(hashlib.sha256(f"{run_seed}|{gid}|{replicate}".encode()).hexdigest()[:15], 16)
 def paired_seed(run_seed: int, replicate: int = 0) -> int:
     "The seed of replicate `replicate` of every gene under `Config.paired_seeds` (common random numbers)."
@@ -89,7 +90,7 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                        on_trained=None,            # optional f(model, metrics) once evaluated (e.g. to keep the trained weights)
                       ) -> dict:
     "Train `gene`'s model on `data` and return its metrics (perplexity, loss, steps, tokens, seconds, ...)."
-    gene = AttentionGene.from_id(gene) if isinstance(gene, str) else gene
+    gene = parse_gene(gene)
     seed = training_seed(config, gene, replicate) if seed is None else seed
     steps = config.train_steps if steps is None else steps
     device = torch.device(config.device)
