@@ -8,8 +8,8 @@ import html, json, math, time
 from pathlib import Path
 import ipywidgets as W
 from .config import Config, PRESETS, preset_config, get_device, _HURDLES
-from .gene import SearchSpace
-from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
+from .gene import SearchSpace, _COMPONENTS
+from .options import Registry, SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
 from .position import POSITIONS
 from .data import get_data, TASKS
 from .evolution import Evolution, cpu_warning, planned_trainings
@@ -56,8 +56,21 @@ def pick_run_dir(run_root, run_name: str|None = None, default_name: str = 'run',
     return root / default_name, why
 
 # %% ../nbs/11_widgets.ipynb #43cf2bee
-_REGISTRIES = {'similarity': SIMILARITIES, 'normalization': NORMALIZATIONS, 'gating': GATINGS, 'temperature': TEMPERATURES,
-               'position': POSITIONS}
+_REGISTRIES = _COMPONENTS       # every gene component's registry: an option registered anywhere is offered
+
+def _architecture_components() -> list[str]:
+    "The components the architecture module registers (K/V heads, feed-forward, norm, window): the Architecture tab."
+    try: from evo_attention import architecture
+    except ImportError: return []
+    regs = {id(v) for v in vars(architecture).values() if isinstance(v, Registry)}
+    return [c for c, reg in _REGISTRIES.items() if id(reg) in regs]
+
+_ARCH = [('per_layer', 'a gene per layer', W.Checkbox, dict(indent=False)),
+         ('inherit_weights', "inherit parents' weights", W.Checkbox, dict(indent=False)),
+         ('moe_experts', 'MoE experts', W.BoundedIntText, dict(min=1, max=1024)),
+         ('moe_top_k', 'MoE top-k', W.BoundedIntText, dict(min=1, max=1024)),
+         ('moe_aux_weight', 'MoE balance loss', W.BoundedFloatText, dict(min=0, max=10, step=0.001)),
+         ('window_size', 'sliding window', W.BoundedIntText, dict(min=1, max=10**5))]
 _GA = [('population_size', 'population', W.BoundedIntText, dict(min=2, max=10_000)),
        ('n_generations', 'generations', W.BoundedIntText, dict(min=1, max=10_000)),
        ('elite_size', 'elites', W.BoundedIntText, dict(min=0, max=10_000)),
@@ -94,7 +107,7 @@ class EvolutionForm:
         self.bias = [W.Checkbox(value=True, description=str(b).lower(), indent=False, layout=W.Layout(width='150px')) for b in (True, False)]
         self.dropout = W.FloatRangeSlider(value=(0.0, 0.3), min=0.0, max=0.9, step=0.01, description='dropout', style=_STYLE)
         mk = lambda spec: {f: cls(description=label, style=_STYLE, **kw) for f, label, cls, kw in spec}
-        self.ga, self.train = mk(_GA), mk(_TRAIN)
+        self.ga, self.train, self.arch = mk(_GA), mk(_TRAIN), mk(_ARCH)
         device = overrides.pop('device', get_device())
         self.device = W.Dropdown(options=sorted({'cpu', get_device(), device}), value=device, description='device', style=_STYLE)
         self.preset = W.Dropdown(options=list(PRESETS), value=preset, description='preset', style=_STYLE)
@@ -122,7 +135,7 @@ class EvolutionForm:
     # -- settings <-> widgets ----------------------------------------------------------------------
     def set_config(self, cfg: Config):
         "Show `cfg`'s values in the form."
-        for f, w in {**self.ga, **self.train}.items():
+        for f, w in {**self.ga, **self.train, **self.arch}.items():
             v = getattr(cfg, f)
             w.value = 0 if v is None else v
         if cfg.device in self.device.options: self.device.value = cfg.device
@@ -142,7 +155,7 @@ class EvolutionForm:
 
     def config(self) -> Config:
         "The `Config` the form describes (`ValueError` if impossible); a saved search's own, with what a resume may change."
-        w = {**self.ga, **self.train}
+        w = {**self.ga, **self.train, **self.arch}
         if self._saved is not None:
             return Config.from_saved(self._saved['config'], device=self.device.value, **{f: w[f].value for f in _RESUME_EDITABLE})
         kw = {f: x.value for f, x in w.items()}
@@ -187,7 +200,7 @@ class EvolutionForm:
         "Show a saved search's settings and data, not editable (a resume uses them); back to the preset for an empty folder."
         was, self._state, self._saved = self._saved, state, saved
         lock = saved is not None
-        for f, w in {**self.ga, **self.train}.items(): w.disabled = lock and f not in _RESUME_EDITABLE
+        for f, w in {**self.ga, **self.train, **self.arch}.items(): w.disabled = lock and f not in _RESUME_EDITABLE
         for boxes in [*self.components.values(), self.bias]:
             for b in boxes: b.disabled = lock
         self.dropout.disabled = self.preset.disabled = self.data.disabled = lock
@@ -309,12 +322,19 @@ class EvolutionForm:
     def widget(self) -> W.Widget:
         "The form: settings in tabs, the Start button and the status line."
         row = lambda ws: W.HBox(ws, layout=W.Layout(flex_flow='row wrap'))
-        space = W.VBox([W.VBox([W.HTML(f'<b>{c}</b>'), row(boxes)]) for c, boxes in self.components.items()]
+        arch = _architecture_components()
+        boxes = lambda cs: [W.VBox([W.HTML(f'<b>{c}</b>'), row(self.components[c])]) for c in cs]
+        space = W.VBox(boxes([c for c in self.components if c not in arch])
                        + [W.VBox([W.HTML('<b>use_bias</b>'), row(self.bias)]), self.dropout])
-        tabs = W.Tab(children=[space, W.VBox(list(self.ga.values())), W.VBox([*self.train.values(), self.device]),
+        architecture = W.VBox(boxes(arch) + list(self.arch.values()) + self._experiment_widgets())
+        tabs = W.Tab(children=[space, architecture, W.VBox(list(self.ga.values())), W.VBox([*self.train.values(), self.device]),
                                W.VBox([self.preset, self.data, self.run_dir])])
-        for i, t in enumerate(['Search space', 'Genetic algorithm', 'Training', 'Data & run']): tabs.set_title(i, t)
+        for i, t in enumerate(['Search space', 'Architecture', 'Genetic algorithm', 'Training', 'Data & run']): tabs.set_title(i, t)
         return W.VBox([tabs, self.errors, W.HBox([self.button, self.status])])
+
+    def _experiment_widgets(self) -> list:
+        "Reserved for the experiment-file buttons."
+        return []
 
     @property
     def progress(self) -> W.Widget:
