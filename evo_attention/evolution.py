@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_evolution.ipynb #ec2604d2
 from __future__ import annotations
-import contextlib, dataclasses, datetime, json, math, os, random, statistics, time, warnings
+import contextlib, dataclasses, datetime, functools, json, math, os, random, statistics, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from . import __version__
@@ -15,6 +15,7 @@ from .train import train_and_evaluate
 from .runs import RunFolder, RunStateError
 from .memory import check_memory, _gene_list
 from .executors import run_jobs, is_out_of_memory, failed_result
+from .inheritance import training_hooks, takes_hooks
 
 # %% auto #0
 __all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
@@ -93,6 +94,9 @@ class Evolution:
         self.space = search_space or SearchSpace()
         self.run_dir = RunFolder(run_dir or Path('runs') / datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
         self.resume, self.progress, self.callback, self.evaluate = resume, progress, callback, evaluate
+        if config.inherit_weights and not takes_hooks(evaluate):
+            raise ValueError(f"inherit_weights=True needs an evaluate function that takes init= and on_trained= (as train_and_evaluate "
+                             f"does); {getattr(evaluate, '__name__', evaluate)!r} does not")
         self.rng = random.Random(config.seed)
         self.population: list[Individual] = []
         self.generation = 0
@@ -190,7 +194,8 @@ class Evolution:
         hurdle = self._hurdle() if role == 'population' else None     # finalists and knock-outs train in full
         extra = {'should_stop': hurdle} if hurdle else {}
         done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
-        with contextlib.closing(run_jobs(self, jobs, extra)) as results:   # an error here cancels the trainings in flight at once
+        hooks = functools.partial(training_hooks, str(self.run_dir.path), role) if self.config.inherit_weights else None   # weight inheritance
+        with contextlib.closing(run_jobs(self, jobs, extra, hooks)) as results:   # an error here cancels the trainings in flight at once
             for ind, r, m in results:
                 self._record(ind, r, m, role)
                 for i in inds:                                 # the individuals of that gene may now be complete

@@ -31,18 +31,22 @@ def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
                 seed=None, replicate=replicate, status='failed', error=msg.strip()[:2000])
 
 # %% ../nbs/08a_executors.ipynb #c486b4d2
-def run_jobs(evo, jobs: list, extra: dict):
+def run_jobs(evo, jobs: list, extra: dict,
+             hooks=None,        # optional f(individual, replicate) -> more keyword arguments of that training (e.g. weight inheritance)
+            ):
     "Run (individual, replicate) trainings; yield (individual, replicate, metrics) as each one finishes."
     c = evo.config
     if not jobs: return
-    if c.executor == 'ray':
+    own = {(ind.gene.id, r): hooks(ind, r) for ind, r in jobs} if hooks else {}
+    local = any(own.values())                  # trainings with hooks run here or in worker processes
+    if c.executor == 'ray' and not local:
         from evo_attention.ray_executor import ray_jobs
         yield from ray_jobs(evo, jobs, extra)
-    elif c.together and len(jobs) > 1 and evo.evaluate is train_and_evaluate: yield from _together_jobs(evo, jobs, extra)
-    elif c.workers > 1 and len(jobs) > 1: yield from _pool_jobs(evo, jobs, extra)
+    elif c.together and not local and len(jobs) > 1 and evo.evaluate is train_and_evaluate: yield from _together_jobs(evo, jobs, extra)
+    elif c.workers > 1 and len(jobs) > 1: yield from _pool_jobs(evo, jobs, extra, own)
     else:
         for ind, r in jobs:
-            kw = dict(extra)
+            kw = {**extra, **own.get((ind.gene.id, r), {})}
             if evo.callback:
                 evo.callback('training', evo, individual=ind, replicate=r)
                 kw['on_log'] = lambda step, loss, ind=ind: evo.callback('step', evo, individual=ind, step=step, loss=loss)
@@ -65,8 +69,8 @@ def _together_jobs(evo, jobs: list, extra: dict):
         res = [failed_result(ind.gene, r, e) for ind, r in jobs]
     for (ind, r), m in zip(jobs, res): yield ind, r, m
 
-def _pool_jobs(evo, jobs: list, extra: dict):
-    "`config.workers` trainings at once in spawned processes; their progress comes back through a queue."
+def _pool_jobs(evo, jobs: list, extra: dict, own: dict):
+    "`config.workers` trainings at once in spawned processes (`own`: each training's hooks); their progress comes back through a queue."
     import torch
     threads = torch.get_num_threads()     # as here: the same CPU arithmetic, so the same results
     ctx = multiprocessing.get_context('spawn')
@@ -76,7 +80,7 @@ def _pool_jobs(evo, jobs: list, extra: dict):
     try:
         with ProcessPoolExecutor(min(evo.config.workers, len(jobs)), mp_context=ctx, initializer=_worker_init,
                                  initargs=(evo.evaluate, evo.config, evo.data, threads, events)) as pool:
-            futures = {pool.submit(_worker_job, ind.gene, r, extra): (ind, r) for ind, r in jobs}
+            futures = {pool.submit(_worker_job, ind.gene, r, {**extra, **own.get((ind.gene.id, r), {})}): (ind, r) for ind, r in jobs}
             pending, error = set(futures), None
             while pending:
                 finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
