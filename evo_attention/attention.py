@@ -13,6 +13,7 @@ from .normalizations import make_normalization
 from .modern import make_gating
 from .gene import AttentionGene
 from .position import make_position
+from .architecture import kv_heads, expand_kv, window_mask
 
 # %% auto #0
 __all__ = ['EvoAttention', 'causal_check']
@@ -20,11 +21,13 @@ __all__ = ['EvoAttention', 'causal_check']
 # %% ../nbs/04_attention.ipynb #f0b5de84
 class EvoAttention(nn.Module):
     "Causal multi-head self-attention built from an `AttentionGene`."
-    def __init__(self, gene: AttentionGene, d_model: int, n_heads: int, fast: bool = True):
+    def __init__(self, gene: AttentionGene, d_model: int, n_heads: int, fast: bool = True,
+                 window_size: int = 16):   # window='sliding': a query sees itself and the window_size - 1 keys before it
         super().__init__()
         if d_model % n_heads: raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.gene, self.n_heads, self.d_head = gene, n_heads, d_model // n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=gene.use_bias)
+        self.n_kv, self.window_size = kv_heads(gene.kv_heads, n_heads), window_size   # key/value heads: n_heads (MHA), fewer (GQA, MQA)
+        self.qkv = nn.Linear(d_model, d_model + 2 * self.n_kv * self.d_head, bias=gene.use_bias)   # q: d_model; k, v: n_kv·hs each
         self.proj = nn.Linear(d_model, d_model, bias=gene.use_bias)
         self.similarity = make_similarity(gene.similarity, n_heads, self.d_head)
         self.normalize = make_normalization(gene.normalization, n_heads, fast)   # a function (fast: e.g. sparsemax's partial sort) or a module
@@ -43,11 +46,12 @@ class EvoAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         h = self.gating.pre(x)
-        q, k, v = self.qkv(h).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_heads, self.d_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
+        q, k, v = self.qkv(h).split([C, self.n_kv * self.d_head, self.n_kv * self.d_head], dim=2)
+        q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)                              # (B, H, T, hs)
+        k, v = (expand_kv(t.view(B, T, self.n_kv, self.d_head).transpose(1, 2), self.n_heads) for t in (k, v))  # (B, H_kv, T, hs) -> (B, H, T, hs)
         tau = self.temperature(x)                                   # scalar, (1, H, 1, 1), (1, H, T, 1) or (B, H, T, 1)
         pos = self.position
-        bias = pos.bias(x)                                          # None, (H, T, T) or (B, H, T, T): added to the scaled scores
+        bias = _with_window(pos.bias(x), self.gene.window, self.window_size, x)   # None, (1|H, T, T) or (B, H, T, T): added to the scaled scores
         if self.uses_fused:
             qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
             p = self.attn_dropout.p if self.training else 0.0
@@ -70,6 +74,14 @@ class EvoAttention(nn.Module):
         pre_proj = getattr(self.gating, 'pre_proj', None)           # a gate on the head outputs (gated attention)
         if pre_proj is not None: y = pre_proj(y, x)
         return self.gating.post(self.proj(y), x)
+
+def _with_window(bias: torch.Tensor|None, window: str, size: int, x: torch.Tensor) -> torch.Tensor|None:
+    "The score bias with `-inf` on the keys the window blocks (a zero `(1, T, T)` bias first if there was none); `bias` itself for a full window."
+    T = x.shape[1]
+    blocked = window_mask(window, T, size, x.device)            # None or (T, T), True where j <= i - size
+    if blocked is None: return bias
+    if bias is None: bias = torch.zeros(1, T, T, dtype=x.dtype, device=x.device)
+    return bias.masked_fill(blocked, float('-inf'))
 
 def _causal_bias(bias: torch.Tensor, T: int) -> torch.Tensor:
     "A score bias `(H, T, T)` or `(B, H, T, T)` with `-inf` on the future keys: an additive mask for SDPA."
@@ -96,10 +108,10 @@ def _future_mask(T: int, device) -> torch.Tensor:
 
 # %% ../nbs/04_attention.ipynb #ca2cd288
 def causal_check(gene: AttentionGene, d_model: int = 16, n_heads: int = 4, T: int = 9, t: int = 4,
-                 fast: bool = True, seed: int = 0) -> dict:
+                 fast: bool = True, seed: int = 0, window_size: int = 3) -> dict:
     "Perturb the inputs after position `t` of a fresh `EvoAttention(gene)`: `leak` (largest change at ≤ t), `changed` (after t), `finite`."
     torch.manual_seed(seed)
-    att = EvoAttention(gene, d_model, n_heads, fast=fast).eval()
+    att = EvoAttention(gene, d_model, n_heads, fast=fast, window_size=window_size).eval()   # a window shorter than T, so a sliding one blocks keys
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(2, T, d_model, generator=g)
     x2 = x.clone(); x2[:, t + 1:] = torch.randn(2, T - t - 1, d_model, generator=g) * 3

@@ -9,13 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace, InitVar
 from . import options
 from .position import POSITIONS
+from .architecture import KV_HEADS, FFNS, NORMS, WINDOWS
 
 # %% auto #0
 __all__ = ['ORIGINAL_OPTIONS', 'AttentionGene', 'SearchSpace']
 
 # %% ../nbs/03_gene.ipynb #d3a7dc37
 _COMPONENTS = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
-               'gating': options.GATINGS, 'temperature': options.TEMPERATURES, 'position': POSITIONS}
+               'gating': options.GATINGS, 'temperature': options.TEMPERATURES, 'position': POSITIONS,
+               'kv_heads': KV_HEADS, 'ffn': FFNS, 'norm': NORMS, 'window': WINDOWS}
 # The original EvoAttention's options (2016–2019 mechanisms). Registries have grown since; this is the space a search
 # over "the original's options" means, and what a saved space that left a component open (None) meant.
 ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine'],
@@ -23,7 +25,9 @@ ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine
                         gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'],
                         position=['learned'])
 # components added after the six canonical fields: in an id only when not at their default, as `key=value`
-_EXTRAS = {'position': 'learned'}
+_EXTRAS = {'position': 'learned', 'kv_heads': 'mha', 'ffn': 'gelu', 'norm': 'layernorm', 'window': 'full'}
+# The architecture components (kv_heads, ffn, norm, window) are not in ORIGINAL_OPTIONS: a space that leaves them open
+# (None) searches their searchable options, only the defaults unless an option opts in, and saves nothing for them.
 # the original's names for fields (and `gene_dict` keys) that are spelled differently here
 _ORIGINAL_KEYS = {'temperature_mode': 'temperature', 'attention_dropout': 'dropout'}
 
@@ -52,7 +56,7 @@ class _OptionList:
 
 @dataclass(frozen=True)
 class AttentionGene:
-    "One attention mechanism: six fields and the position component, named by a canonical id."
+    "One attention mechanism (six fields and the position component) and the architecture around it, named by a canonical id."
     similarity: str = 'dot'          # how queries meet keys: options.SIMILARITIES
     normalization: str = 'softmax'   # scores -> weights: options.NORMALIZATIONS
     gating: str = 'none'             # gate around attention: options.GATINGS
@@ -61,6 +65,10 @@ class AttentionGene:
     dropout: float = 0.1             # attention-weight dropout, rounded to 0.01
     gene_dict: InitVar[dict|None] = None  # the original's constructor: all fields in one dict, original or current keys
     position: str = 'learned'        # where position enters: options.POSITIONS (in the id only when not 'learned')
+    kv_heads: str = 'mha'            # key/value heads: architecture.KV_HEADS (in the id only when not the default, like the rest)
+    ffn: str = 'gelu'                # the block's feed-forward layer: architecture.FFNS
+    norm: str = 'layernorm'          # the model's norms: architecture.NORMS
+    window: str = 'full'             # which earlier keys a query sees: architecture.WINDOWS
 
     # The original's option lists (GATING_TYPES and TEMPERATURE_TYPES are earlier names of GATING and
     # TEMPERATURE_MODES). They read as the original's options, so code written for the original samples,
@@ -86,7 +94,7 @@ class AttentionGene:
 
     @property
     def id(self) -> str:
-        "Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1'; a non-default position adds '|position=rope'."
+        "Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1'; a component not at its default adds e.g. '|position=rope|ffn=swiglu'."
         extras = ''.join(f"|{k}={getattr(self, k)}" for k, d in _EXTRAS.items() if getattr(self, k) != d)
         return (f"{self.similarity}|{self.normalization}|{self.gating}|{self.temperature}"
                 f"|bias={str(self.use_bias).lower()}|dropout={self.dropout:g}{extras}")
@@ -104,7 +112,7 @@ class AttentionGene:
         return self.dropout
 
     def to_dict(self) -> dict:
-        "The six fields under the original's keys, and `position` when not the default (`AttentionGene(gene_dict=g.to_dict()) == g`)."
+        "The six fields under the original's keys, and the added components not at their default (`AttentionGene(gene_dict=g.to_dict()) == g`)."
         inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
         return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)
                 if f.name not in _EXTRAS or getattr(self, f.name) != _EXTRAS[f.name]}
@@ -171,6 +179,10 @@ class SearchSpace:
     use_bias: tuple = (True, False)
     dropout: tuple = (0.0, 0.3)      # (low, high): uniform, rounded to 0.01
     position: tuple|None = None      # None: the searchable positions (only 'learned' unless an option opts in)
+    kv_heads: tuple|None = None      # None: the searchable options of each architecture component (only its default
+    ffn: tuple|None = None           #   unless an option opts in): such a space draws no random number for them
+    norm: tuple|None = None
+    window: tuple|None = None
 
     def __post_init__(self):
         for comp in _COMPONENTS:
@@ -186,9 +198,10 @@ class SearchSpace:
         object.__setattr__(self, 'use_bias', ub)
         lo, hi = self.dropout
         if not 0 <= lo <= hi < 1: raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high < 1, got {self.dropout!r}")
-        # Left open, `position` is kept out of the instance's __dict__ (it reads the class default, None), so a space
-        # that does not name positions serialises (`vars`) exactly as spaces did before the component existed.
-        if self.position is None and 'position' in self.__dict__: object.__delattr__(self, 'position')
+        # Left open, an added component (position, kv_heads, ffn, norm, window) is kept out of the instance's __dict__ (it
+        # reads the class default, None), so a space that does not name it serialises (`vars`) as spaces did before it existed.
+        for comp in _EXTRAS:
+            if getattr(self, comp) is None and comp in self.__dict__: object.__delattr__(self, comp)
 
     @classmethod
     def original(cls) -> SearchSpace:
