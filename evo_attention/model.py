@@ -12,26 +12,22 @@ from .config import Config
 from .gene import AttentionGene
 from .attention import EvoAttention
 from .position import POSITIONS
+from .architecture import MLP, make_ffn, make_norm
 
 # %% auto #0
-__all__ = ['MLP', 'Block', 'NoPositionEmbedding', 'EvoTransformer', 'build_model', 'count_params', 'init_paired']
+__all__ = ['Block', 'NoPositionEmbedding', 'EvoTransformer', 'build_model', 'count_params', 'model_causal_check', 'init_paired']
 
 # %% ../nbs/05_model.ipynb #f0174b23
-class MLP(nn.Module):
-    "Position-wise feed-forward: Linear(d, 4d) → GELU → Linear(4d, d) → dropout."
-    def __init__(self, d_model: int, dropout: float):
-        super().__init__()
-        self.fc, self.proj, self.drop = nn.Linear(d_model, 4 * d_model), nn.Linear(4 * d_model, d_model), nn.Dropout(dropout)
-    def forward(self, x): return self.drop(self.proj(F.gelu(self.fc(x))))
-
 class Block(nn.Module):
-    "Pre-LN transformer block: x + attn(ln(x)), then x + mlp(ln(x))."
-    def __init__(self, gene: AttentionGene, d_model: int, n_heads: int, dropout: float, fast: bool = True):
+    "Pre-norm transformer block: x + attn(norm(x)), then x + ffn(norm(x)); the norm and feed-forward layer are the gene's (default: LayerNorm, the GELU MLP)."
+    def __init__(self, gene: AttentionGene, d_model: int, n_heads: int, dropout: float, fast: bool = True,
+                 moe_experts: int = 4, moe_top_k: int = 2,  # ffn='moe': experts, and experts per token
+                 window_size: int = 16):                    # window='sliding': keys a query sees, itself included
         super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attn = EvoAttention(gene, d_model, n_heads, fast=fast)
+        self.ln1, self.ln2 = make_norm(gene.norm, d_model), make_norm(gene.norm, d_model)
+        self.attn = EvoAttention(gene, d_model, n_heads, fast=fast, window_size=window_size)
         self.drop = nn.Dropout(dropout)
-        self.mlp = MLP(d_model, dropout)
+        self.mlp = make_ffn(gene.ffn, d_model, dropout, moe_experts, moe_top_k)   # `mlp` for every option: the default's names as before
     def forward(self, x):
         x = x + self.drop(self.attn(self.ln1(x)))
         return x + self.mlp(self.ln2(x))
@@ -42,17 +38,18 @@ class NoPositionEmbedding(nn.Module):
     def forward(self, pos: torch.LongTensor) -> torch.Tensor: return torch.zeros((), device=pos.device)
 
 class EvoTransformer(nn.Module):
-    "Causal LM: token (+ learned position, the default) embeddings, `n_layers` blocks, final LN, tied output layer."
+    "Causal LM: token (+ learned position, the default) embeddings, `n_layers` blocks, final norm, tied output layer."
     def __init__(self, gene: AttentionGene, vocab_size: int, max_seq_len: int = 128, d_model: int = 128,
-                 n_heads: int = 4, n_layers: int = 2, dropout: float = 0.1, fast: bool = True):
+                 n_heads: int = 4, n_layers: int = 2, dropout: float = 0.1, fast: bool = True,
+                 moe_experts: int = 4, moe_top_k: int = 2, moe_aux_weight: float = 0.01, window_size: int = 16):  # see Config
         super().__init__()
-        self.gene, self.max_seq_len = gene, max_seq_len
+        self.gene, self.max_seq_len, self.moe_aux_weight = gene, max_seq_len, moe_aux_weight
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         # created here, under this name, as before the position component existed: same parameters, same random numbers
         self.pos_emb = nn.Embedding(max_seq_len, d_model) if POSITIONS[gene.position].input_embedding else NoPositionEmbedding()
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(gene, d_model, n_heads, dropout, fast) for _ in range(n_layers))
-        self.ln_f = nn.LayerNorm(d_model)
+        self.blocks = nn.ModuleList(Block(gene, d_model, n_heads, dropout, fast, moe_experts, moe_top_k, window_size) for _ in range(n_layers))
+        self.ln_f = make_norm(gene.norm, d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight                      # tied
         for name, m in self.named_modules():                        # GPT-2 init; gene parameters keep their own
@@ -74,6 +71,11 @@ class EvoTransformer(nn.Module):
         if isinstance(self.pos_emb, nn.Embedding): x = x + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
         return self.drop(x)
 
+    def extra_loss(self) -> torch.Tensor|None:
+        "The training-only loss of the last forward: the mixture-of-experts layers' load-balance losses, summed, × moe_aux_weight; None without one."
+        aux = [b.mlp.aux for b in self.blocks if getattr(b.mlp, 'aux', None) is not None]
+        return self.moe_aux_weight * sum(aux) if aux else None
+
     def loss(self, idx: torch.LongTensor, targets: torch.LongTensor) -> torch.Tensor:
         "Mean next-token cross-entropy (nats)."
         logits = self(idx)
@@ -85,13 +87,28 @@ def build_model(gene: AttentionGene|str, config: Config, vocab_size: int|None = 
     if isinstance(gene, str): gene = AttentionGene.from_id(gene)
     V = vocab_size or config.vocab_size
     if V is None: raise ValueError("vocab_size is None in the config: pass the data's vocabulary size to build_model")
-    return EvoTransformer(gene, V, config.max_seq_len, config.d_model, config.n_heads, config.n_layers, config.dropout, fast)
+    return EvoTransformer(gene, V, config.max_seq_len, config.d_model, config.n_heads, config.n_layers, config.dropout, fast,
+                          config.moe_experts, config.moe_top_k, config.moe_aux_weight, config.window_size)
 
 def count_params(model: EvoTransformer) -> dict:
     "Trainable parameters: total, embedding (token + learned position, if any; the tied output layer counted once) and the rest."
     total = sum(p.numel() for p in model.parameters())
     emb = model.tok_emb.weight.numel() + sum(p.numel() for p in model.pos_emb.parameters())
     return dict(total=total, embedding=emb, non_embedding=total - emb)
+
+# %% ../nbs/05_model.ipynb #91b7b7e8
+def model_causal_check(gene: AttentionGene|str, config: Config|None = None, t: int = 5, fast: bool = True, seed: int = 0) -> dict:
+    "Change the tokens after position `t` for a fresh model of `gene`: `leak` (largest change of the logits at ≤ t), `changed` (after t), `finite`."
+    config = config or Config(vocab_size=50, max_seq_len=12, d_model=16, n_heads=4, n_layers=2, window_size=3, device='cpu')
+    torch.manual_seed(seed)
+    model = build_model(gene, config, fast=fast).eval()
+    g = torch.Generator().manual_seed(seed)
+    V, T = config.vocab_size, config.max_seq_len
+    idx = torch.randint(0, V, (2, T), generator=g)
+    idx2 = idx.clone(); idx2[:, t + 1:] = (idx[:, t + 1:] + 1 + torch.randint(0, V - 1, (2, T - t - 1), generator=g)) % V
+    with torch.no_grad(): a, b = model(idx), model(idx2)
+    return dict(leak=(a[:, :t + 1] - b[:, :t + 1]).abs().max().item(), changed=not torch.allclose(a[:, t + 1:], b[:, t + 1:]),
+                finite=bool(torch.isfinite(a).all() and torch.isfinite(b).all()))
 
 # %% ../nbs/05_model.ipynb #c7455182
 def _name_seed(seed: int, name: str) -> int:
