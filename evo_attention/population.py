@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
 from .model import EvoTransformer, count_params
-from .attention import EvoAttention, _causal_bias, _future_mask, _sdpa_with_sink
+from .attention import EvoAttention, _causal_bias, _future_mask, _sdpa_with_sink, _with_window
+from .architecture import FFNS, MLP, SwiGLU, expand_kv
 from .options import Similarity
 from .position import make_position
 from .options import TEMPERATURES, AdaptiveTemperature, make_similarity
@@ -24,8 +25,8 @@ from .memory import check_memory, NotEnoughMemoryError
 from .train import adamw, amp_dtype, evaluate, seeded_model, training_seed, train_and_evaluate
 
 # %% auto #0
-__all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'Ungroupable', 'StackedAdaptiveTemperature', 'GroupAttention',
-           'probe_group', 'core_key', 'PopulationBlock', 'Population', 'train_together']
+__all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'StackedRMSNorm', 'Ungroupable', 'StackedAdaptiveTemperature',
+           'GroupAttention', 'probe_group', 'core_key', 'block_key', 'PopulationBlock', 'Population', 'train_together']
 
 # %% ../nbs/07c_population.ipynb #671ac1ee
 class Slot:
@@ -67,6 +68,16 @@ class StackedLayerNorm(nn.Module):
     def forward(self, x):                                          # (M, ..., C)
         shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
         return torch.addcmul(self.bias.view(shape), F.layer_norm(x, x.shape[-1:], eps=self.eps), self.weight.view(shape))
+
+class StackedRMSNorm(nn.Module):
+    "M RMSNorms (`norm='rmsnorm'`) over the last dim, each with its own gain."
+    def __init__(self, norms: list):
+        super().__init__()
+        self.eps = norms[0].eps
+        self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))        # (M, C)
+    def forward(self, x):                                          # (M, ..., C)
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.view(shape)
 
 # %% ../nbs/07c_population.ipynb #c01165e4
 class Ungroupable(Exception):
@@ -123,6 +134,7 @@ class GroupAttention(nn.Module):
         super().__init__()
         a0, G = attns[0], len(attns)
         self.gene, self.fast, self.G, self.n_heads, self.d_head = a0.gene, a0.fast, G, a0.n_heads, a0.d_head
+        self.n_kv, self.window_size = a0.n_kv, a0.window_size       # key/value heads per model, the sliding window's size
         H, hs, C = a0.n_heads, a0.d_head, a0.n_heads * a0.d_head
         self.qkv, self.proj = StackedLinear([t.qkv for t in attns]), StackedLinear([t.proj for t in attns])
         _linear_slots(self.qkv, [t.qkv for t in attns], a, f'{prefix}.qkv', slots)
@@ -153,8 +165,8 @@ class GroupAttention(nn.Module):
 
     uses_fused = EvoAttention.uses_fused                           # the same rule as one model's layer
 
-    def _heads(self, t, B, T):                                     # (G, B, T, C) -> (B, G·H, T, hs)
-        return t.view(self.G, B, T, self.n_heads, self.d_head).permute(1, 0, 3, 2, 4).reshape(B, -1, T, self.d_head)
+    def _heads(self, t, B, T, n=None):                             # (G, B, T, n·hs) -> (B, G·n, T, hs), n = H by default
+        return t.view(self.G, B, T, n or self.n_heads, self.d_head).permute(1, 0, 3, 2, 4).reshape(B, -1, T, self.d_head)
 
     def _per_model(self, f, *ts):
         "f(model's heads of each tensor, p) per model, concatenated on the head dim (tensors broadcast on it pass whole)."
@@ -173,10 +185,14 @@ class GroupAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:            # (G, B, T, C)
         G, B, T, C = x.shape
         h = self.gating.pre(x)
-        q, k, v = (self._heads(t, B, T) for t in self.qkv(h).split(C, dim=-1))   # (B, G·H, T, hs)
+        kv = self.n_kv * self.d_head
+        q, k, v = self.qkv(h).split([C, kv, kv], dim=-1)
+        q = self._heads(q, B, T)                                   # (B, G·H, T, hs)
+        # (B, G·H_kv, T, hs) -> (B, G·H, T, hs): model g's query head h reads its K/V head h // (H / H_kv), as in its own layer
+        k, v = (expand_kv(self._heads(t, B, T, self.n_kv), G * self.n_heads) for t in (k, v))
         tau = self.temperature(x if isinstance(self.temperature, StackedAdaptiveTemperature) else x[0])
         pos = self.position
-        bias = pos.bias(x[0])                                      # None, (G·H, T, T) or (B, G·H, T, T)
+        bias = _with_window(pos.bias(x[0]), self.gene.window, self.window_size, x[0])   # None, (1|G·H, T, T) or (B, G·H, T, T)
         same_p = len(set(self.p)) == 1 or not self.training
         if self.uses_fused:
             qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
@@ -226,13 +242,24 @@ def probe_group(attns: list, seed: int = 0) -> str|None:
 
 # %% ../nbs/07c_population.ipynb #ea6bc9d3
 def core_key(gene: AttentionGene) -> tuple:
-    "What models must share to run their attention in one group: similarity, normalization, gating, temperature, position (bias and dropout may differ)."
-    return (gene.similarity, gene.normalization, gene.gating, gene.temperature, getattr(gene, 'position', 'learned'))
+    "What models must share to run their attention in one group: similarity, normalization, gating, temperature, position, K/V heads, window (bias and dropout may differ)."
+    return (gene.similarity, gene.normalization, gene.gating, gene.temperature, getattr(gene, 'position', 'learned'),
+            getattr(gene, 'kv_heads', 'mha'), getattr(gene, 'window', 'full'))
+
+def block_key(gene: AttentionGene) -> tuple:
+    "What every model of one population must share: the feed-forward layer and the norm (stacked over all models)."
+    return (getattr(gene, 'ffn', 'gelu'), getattr(gene, 'norm', 'layernorm'))
+
+def _swiglu(h): g, u = h.chunk(2, dim=-1); return F.silu(g) * u
+_ACTIVATIONS = {MLP: F.gelu, SwiGLU: _swiglu}     # feed-forward layers that stack: two linears around an activation
 
 class PopulationBlock(nn.Module):
-    "Pre-LN block of M models: stacked LayerNorms and MLP, attention per group of models."
+    "Pre-norm block of M models: stacked norms and feed-forward layers (GELU MLP or SwiGLU), attention per group of models."
     def __init__(self, blocks: list, groups: list, prefix: str, slots: list):
         super().__init__()
+        ffn = type(blocks[0].mlp)
+        if ffn not in _ACTIVATIONS: raise Ungroupable(f"feed-forward layer {ffn.__name__} is not stacked; allowed: {', '.join(c.__name__ for c in _ACTIVATIONS)}")
+        self.act = _ACTIVATIONS[ffn]
         self.ln1, self.ln2 = _stacked_ln([b.ln1 for b in blocks], f'{prefix}.ln1', slots), _stacked_ln([b.ln2 for b in blocks], f'{prefix}.ln2', slots)
         self.groups = [(a, b) for a, b in groups]
         self.attn = nn.ModuleList(GroupAttention([blk.attn for blk in blocks[a:b]], a, f'{prefix}.attn', slots) for a, b in groups)
@@ -244,11 +271,13 @@ class PopulationBlock(nn.Module):
         h = self.ln1(x)
         a = torch.cat([att(h[a:b]) for (a, b), att in zip(self.groups, self.attn)]) if len(self.groups) > 1 else self.attn[0](h)
         x = x + self.drop(a)
-        return x + self.mlp_drop(self.proj(F.gelu(self.fc(self.ln2(x)))))
+        return x + self.mlp_drop(self.proj(self.act(self.fc(self.ln2(x)))))
 
 def _stacked_ln(norms, prefix, slots):
-    ln = StackedLayerNorm(norms)
-    for n in ('weight', 'bias'): slots.append(Slot(getattr(ln, n), 0, 1, 0, [f'{prefix}.{n}'] * len(norms), norms[0].weight.shape))
+    "The models' norms stacked: LayerNorms (gain and bias) or RMSNorms (gain)."
+    ln = StackedLayerNorm(norms) if isinstance(norms[0], nn.LayerNorm) else StackedRMSNorm(norms)
+    for n in ('weight', 'bias'):
+        if getattr(ln, n, None) is not None: slots.append(Slot(getattr(ln, n), 0, 1, 0, [f'{prefix}.{n}'] * len(norms), norms[0].weight.shape))
     return ln
 
 class Population(nn.Module):
@@ -256,6 +285,8 @@ class Population(nn.Module):
     def __init__(self, models: list, groups: list|None = None):
         super().__init__()
         m0, M = models[0], len(models)
+        keys = {block_key(m.gene) for m in models}
+        if len(keys) > 1: raise ValueError(f"a population's models share one feed-forward layer and norm (ffn, norm), got {sorted(keys)}")
         groups = groups or _groups([m.gene for m in models])
         self.slots, self.M, self.max_seq_len = [], M, m0.max_seq_len
         self.tok_emb = nn.Parameter(torch.stack([m.tok_emb.weight.detach() for m in models]))   # (M, V, C), also the output layer (tied)
@@ -372,9 +403,14 @@ def train_together(genes: list,                 # genes (or ids), one per traini
     if not isinstance(data, LMData):        # a DataLoader's batches come in its own order, not from the training's seed
         for i in range(n): alone(i, None)
         return results
-    order = sorted(range(n), key=lambda i: core_key(genes[i]))     # genes that share attention structure side by side
-    for part in _fit(config, [genes[i] for i in order], data.vocab_size, order):
-        _train_part(part, genes, replicates, config, data, steps, progress, stops, logs, done, alone, lambda i: results[i] is None)
+    order = sorted(range(n), key=lambda i: (block_key(genes[i]), core_key(genes[i])))   # one population per (ffn, norm); groups side by side
+    for (ffn, _), same in itertools.groupby(order, key=lambda i: block_key(genes[i])):
+        same = list(same)
+        if FFNS[ffn] not in _ACTIVATIONS:   # a mixture of experts: routing gathers other tokens per expert in each model
+            for i in same: alone(i, f"ffn {ffn!r} is not stacked in a population (allowed together: {', '.join(f for f in FFNS if FFNS[f] in _ACTIVATIONS)})")
+            continue
+        for part in _fit(config, [genes[i] for i in same], data.vocab_size, same):
+            _train_part(part, genes, replicates, config, data, steps, progress, stops, logs, done, alone, lambda i: results[i] is None)
     return results
 
 def _fit(config, genes, vocab_size, idx) -> list:
