@@ -7,11 +7,13 @@ from __future__ import annotations
 import functools, itertools, json, os, subprocess, sys, types
 from pathlib import Path
 import torch
-from .gene import AttentionGene, SearchSpace
+from .gene import AttentionGene, SearchSpace, _COMPONENTS
 from .options import TEMPERATURES, make_similarity
 from .normalizations import make_normalization
 from .modern import make_gating
 from .attention import EvoAttention
+from .position import POSITIONS, make_position
+from .architecture import kv_heads, make_ffn, make_norm, swiglu_hidden
 
 # %% auto #0
 __all__ = ['MiB', 'RUNTIME', 'MEMINFO', 'param_count', 'format_bytes', 'estimate_memory', 'measure_peak', 'available_memory',
@@ -19,10 +21,13 @@ __all__ = ['MiB', 'RUNTIME', 'MEMINFO', 'param_count', 'format_bytes', 'estimate
 
 # %% ../nbs/07a_memory.ipynb #c1137c9b
 @functools.lru_cache(maxsize=512)
-def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True):
-    "One gene option as `EvoAttention` builds it, on the meta device (shapes only, nothing allocated)."
+def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True, moe_experts: int = 4, moe_top_k: int = 2):
+    "One gene option as `EvoAttention` or the block builds it, on the meta device (shapes only, nothing allocated)."
     hs = d_model // n_heads
     with torch.device('meta'):
+        if kind == 'position': return make_position(name, n_heads, d_model, hs)
+        if kind == 'ffn': return make_ffn(name, d_model, 0.0, moe_experts, moe_top_k)
+        if kind == 'norm': return make_norm(name, d_model)
         if kind == 'similarity': return make_similarity(name, n_heads, hs)
         if kind == 'normalization': return make_normalization(name, n_heads, fast)
         if kind == 'temperature': return TEMPERATURES[name](n_heads, d_model, hs)
@@ -33,11 +38,14 @@ def _n(m) -> int: return sum(p.numel() for p in m.parameters()) if isinstance(m,
 def param_count(config, gene: AttentionGene, vocab_size: int) -> int:
     "Trainable parameters of `gene`'s model (the tied output layer counted once), without building it."
     C, H, L = config.d_model, config.n_heads, config.n_layers
-    per_layer = (4 * C                                   # two LayerNorms
-                 + 4 * C * C + 4 * C * gene.use_bias     # q, k, v and output projections
-                 + 8 * C * C + 5 * C                     # MLP: C -> 4C -> C
-                 + sum(_n(_module(k, getattr(gene, k), C, H)) for k in ('similarity', 'normalization', 'temperature', 'gating')))
-    return vocab_size * C + config.max_seq_len * C + L * per_layer + 2 * C   # embeddings, blocks, final LayerNorm
+    qkv = C + 2 * kv_heads(gene.kv_heads, H) * (C // H)  # q, and k and v for the gene's K/V heads
+    norm = _n(_module('norm', gene.norm, C, H))
+    per_layer = (2 * norm                                # two norms
+                 + (C + gene.use_bias) * qkv + C * C + C * gene.use_bias   # q, k, v and output projections
+                 + _n(_module('ffn', gene.ffn, C, H, moe_experts=config.moe_experts, moe_top_k=config.moe_top_k))   # e.g. the MLP: 8C² + 5C
+                 + sum(_n(_module(k, getattr(gene, k), C, H)) for k in ('similarity', 'normalization', 'temperature', 'gating', 'position')))
+    pos_emb = config.max_seq_len * C if POSITIONS[gene.position].input_embedding else 0
+    return vocab_size * C + pos_emb + L * per_layer + norm   # embeddings, blocks, final norm
 
 def _fused(config, gene: AttentionGene) -> bool:
     "Whether `EvoAttention` takes the fused kernel for `gene` (its own rule, asked of the option modules alone)."
@@ -74,28 +82,40 @@ def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
     sparse = gene.normalization not in ('softmax', 'relu_norm', 'sigmoid')  # sparsemax, topk_softmax, registered ones
     kept = 1.5 + 2 * (gene.dropout > 0) + (gene.temperature != 'fixed') + (gene.normalization == 'relu_norm')
     gate = {'none': 0, 'input_gate': 2, 'output_gate': 2}.get(gene.gating, 3)
+    ffn = _ffn_width(config, gene)                        # the feed-forward layer's kept activations, in numbers per token
+    per_map = {'fox': B * H, 'alibi': H}.get(gene.position, 1 if gene.window != 'full' else 0)   # T×T score-bias maps per block
     t = dict(parameters=P * (4 + 2 * amp), gradients=P * 4, optimizer=P * 10,
-             activations=B * T * C * act * ((20 + gate) * L + 6),
+             activations=B * T * act * (L * (C * (12 + gate) + ffn) + 6 * C),
+             bias=4 * per_map * T * T * (L + 2),
              scores=4 * B * H * T * T * (kept * L + (10 if sparse else 3)) + T * T if maps_train else 0,
              additive=B * H * T * T * hs * half * (2.5 * L + 1) if gene.similarity == 'additive' else 0,
              logits=B * T * V * (16 + 2 * amp))
     ev = dict(logits=E * T * V * (9 + 2 * amp), activations=E * T * C * act * 6,
               scores=4 * E * H * T * T * (11 if sparse else 4) if not fused else 0,
-              additive=E * H * T * T * hs * half * 2.5 if gene.similarity == 'additive' else 0)
+              additive=E * H * T * T * hs * half * 2.5 if gene.similarity == 'additive' else 0,
+              bias=4 * ({'fox': E * H, 'alibi': H}.get(gene.position, 1 if gene.window != 'full' else 0)) * T * T * 2)
     t['evaluation'] = sum(ev.values())
     t = {k: int(v) for k, v in t.items()}
-    t['training_step'] = sum(t[k] for k in ('parameters', 'gradients', 'optimizer', 'activations', 'scores', 'additive', 'logits'))
+    t['training_step'] = sum(t[k] for k in ('parameters', 'gradients', 'optimizer', 'activations', 'scores', 'additive', 'bias', 'logits'))
     t['evaluation_step'] = t['parameters'] + t['optimizer'] + t['evaluation']
     t['per_model'] = max(t['training_step'], t['evaluation_step'])
     t['evaluation_parts'] = {k: int(v) for k, v in ev.items()}
     return t
 
+def _ffn_width(config, gene: AttentionGene) -> float:
+    "Numbers per token the feed-forward layer keeps for the backward pass (the MLP: 8C)."
+    C = config.d_model
+    if gene.ffn == 'gelu': return 8 * C
+    if gene.ffn == 'swiglu': return 4 * swiglu_hidden(C)                       # gate and up (2h), SiLU and product (h each)
+    if gene.ffn == 'moe': return config.moe_top_k * 10 * C + C                 # k experts' hidden layers, gathered inputs/outputs
+    return 8 * C                                                               # a registered option: as the MLP
+
 def _gene_list(genes) -> list[AttentionGene]:
     "Genes from a gene, an id, an iterable of them, or a `SearchSpace` (every combination at its highest dropout)."
     if isinstance(genes, (AttentionGene, str)): genes = [genes]
     if isinstance(genes, SearchSpace):
-        return [AttentionGene(s, n, g, t, b, genes.dropout[1], position=p) for s, n, g, t, b, p in itertools.product(
-            *(genes.options(c) for c in ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'position')))]
+        names = [*_COMPONENTS, 'use_bias']
+        return [AttentionGene(**dict(zip(names, combo)), dropout=genes.dropout[1]) for combo in itertools.product(*(genes.options(c) for c in names))]
     out = [AttentionGene.from_id(g) if isinstance(g, str) else g for g in genes]
     if not out: raise ValueError("estimate_memory needs at least one gene")
     return out
@@ -206,6 +226,8 @@ def _explain(config, est: dict, free: int) -> str:
                      "Lower max_seq_len or batch_size, or leave 'additive' out of the search space"),
         'scores': (f"max_seq_len={T} with {g.normalization} attention", "B·H·T·T attention maps",
                    "Lower max_seq_len or batch_size (softmax with a dot, multiplicative or cosine similarity keeps no T·T maps on a GPU)"),
+        'bias': (f"max_seq_len={T} with the {g.position} position" if g.position in ('fox', 'alibi') else f"max_seq_len={T} with a sliding window",
+                 "T·T score biases", "Lower max_seq_len or batch_size"),
         'logits': (f"vocab_size={V} with batch_size={B} × max_seq_len={T}", "B·T·V logits and their gradients in fp32",
                    "Lower vocab_size, batch_size or max_seq_len"),
         'activations': (f"batch_size={B} × max_seq_len={T} × d_model={C} over n_layers={L}", "activations kept for the backward pass",
@@ -214,12 +236,13 @@ def _explain(config, est: dict, free: int) -> str:
                        "Lower vocab_size, d_model or n_layers"),
         'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} and the additive similarity", "E·H·T·T·d_head additive scores", smaller_eval),
         'eval_scores': (f"eval_batch_size={E} with max_seq_len={T} and {g.normalization} attention", "E·H·T·T attention maps", smaller_eval),
+        'eval_bias': (f"eval_batch_size={E} with max_seq_len={T} and the {g.position} position", "E·H·T·T score biases", smaller_eval),
         'eval_logits': (f"eval_batch_size={E} with vocab_size={V} × max_seq_len={T}", "E·T·V logits in fp32", smaller_eval),
         'eval_activations': (f"eval_batch_size={E} with max_seq_len={T} × d_model={C}", "activations", smaller_eval),
     }
     need_train = est['models'] * est['training_step'] + est['runtime']
     training = est['training_step'] >= est['evaluation_step'] or need_train > free   # name what smaller eval batches cannot fix
-    if training: parts = {k: est[k] for k in ('activations', 'scores', 'additive', 'logits')}
+    if training: parts = {k: est[k] for k in ('activations', 'scores', 'additive', 'bias', 'logits')}
     else: parts = {f"eval_{k}": v for k, v in est['evaluation_parts'].items()}
     parts['parameters'] = est['parameters'] + est['optimizer'] + (est['gradients'] if training else 0)
     setting, what, todo = why[max(parts, key=parts.get)]
