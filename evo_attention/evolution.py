@@ -226,6 +226,9 @@ class Evolution:
             self.population = [Individual(self.space.sample(self.rng)) for _ in range(c.population_size)]
             self._save_state()
         if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=2)   # e.g. a large preset after the GPU quota ran out
+        if c.inherit_weights and (c.together or c.executor == 'ray'):
+            warnings.warn(f"inherit_weights: the population's trainings run one by one{' (or in worker processes)' if c.workers > 1 else ''}, "
+                          f"not {'together' if c.together else 'on Ray'}: a child starts from weights kept in the run folder", stacklevel=2)
         shared = c.workers if c.executor == 'local' and c.workers > 1 else 1                   # worker processes share one device
         check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device, models=shared)   # refuse what cannot fit, before it starts
         if c.baseline:

@@ -175,7 +175,8 @@ def test_workers_give_the_records_of_one_by_one(tmp_path, data):
 
 def test_together_falls_back_to_one_by_one(tmp_path, data, one_thread):
     one = Evolution(INHERIT, data=data, run_dir=tmp_path / 'one', progress=False); one.run()
-    tog = Evolution(Config(**{**INHERIT.to_dict(), 'together': True}), data=data, run_dir=tmp_path / 'tog', progress=False); tog.run()
+    tog = Evolution(Config(**{**INHERIT.to_dict(), 'together': True}), data=data, run_dir=tmp_path / 'tog', progress=False)
+    with pytest.warns(UserWarning, match='one by one'): tog.run()
     assert rows(tog) == rows(one) and not any('together' in r for r in rows(tog))
     # without inheritance the same setting does train a generation together
     plain = Evolution(Config(**{**TINY.to_dict(), 'together': True}), data=data, run_dir=tmp_path / 'plain', progress=False); plain.run()
@@ -186,7 +187,8 @@ def test_ray_falls_back_to_one_by_one(tmp_path, data, monkeypatch, one_thread):
     def no_ray(*a, **kw): raise AssertionError('inherited trainings must not be sent to Ray')
     monkeypatch.setattr(rx, 'ray_jobs', no_ray)
     one = Evolution(INHERIT, data=data, run_dir=tmp_path / 'one', progress=False); one.run()
-    ray = Evolution(Config(**{**INHERIT.to_dict(), 'executor': 'ray'}), data=data, run_dir=tmp_path / 'ray', progress=False); ray.run()
+    ray = Evolution(Config(**{**INHERIT.to_dict(), 'executor': 'ray'}), data=data, run_dir=tmp_path / 'ray', progress=False)
+    with pytest.warns(UserWarning, match='not on Ray'): ray.run()
     assert rows(ray) == rows(one)
 
 def test_hooks_by_role(tmp_path):
