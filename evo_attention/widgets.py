@@ -115,6 +115,9 @@ class EvolutionForm:
                                placeholder='wikitext2, a task, or a path')
         self.run_dir = W.Text(value=str(run_dir), description='run folder', style=_STYLE, layout=W.Layout(width='500px'))
         self.errors = W.HTML()
+        self.experiment = W.Text(value=str(Path(run_dir) / 'experiment.yaml'), description='file', style=_STYLE, layout=W.Layout(width='500px'))
+        self.experiment_status = W.HTML()
+        self._file_config: Config|None = None   # a loaded experiment file's settings (the fields the form has no widget for)
         self.button = W.Button(description='Start', button_style='success', icon='play')
         self.status = W.HTML()
         self.gen_bar = W.IntProgress(description='generations', style=_STYLE, min=0, max=1)
@@ -149,6 +152,7 @@ class EvolutionForm:
 
     def load_preset(self, name: str):
         "Fill the form from a preset (the form's own overrides on top)."
+        self._file_config = None
         self.set_config(preset_config(name, device=self.device.value, **self._overrides))
         self.data.value = self._data_default or PRESETS[name]['data']
         self.set_search_space(SearchSpace.of_preset(name))
@@ -160,7 +164,7 @@ class EvolutionForm:
             return Config.from_saved(self._saved['config'], device=self.device.value, **{f: w[f].value for f in _RESUME_EDITABLE})
         kw = {f: x.value for f, x in w.items()}
         kw['vocab_size'] = kw['vocab_size'] or None
-        base = preset_config(self.preset.value, device=self.device.value, **self._overrides)   # fields the form lacks
+        base = self._file_config or preset_config(self.preset.value, device=self.device.value, **self._overrides)   # fields the form lacks
         return Config(**{**base.to_dict(), **kw, 'device': self.device.value})
 
     def search_space(self) -> SearchSpace:
@@ -333,8 +337,41 @@ class EvolutionForm:
         return W.VBox([tabs, self.errors, W.HBox([self.button, self.status])])
 
     def _experiment_widgets(self) -> list:
-        "Reserved for the experiment-file buttons."
-        return []
+        "A path and Save / Load buttons for an experiment file (YAML: preset, settings, search space, data)."
+        save, load = W.Button(description='Save experiment', icon='save'), W.Button(description='Load experiment', icon='folder-open')
+        save.on_click(lambda b: self.save_experiment()); load.on_click(lambda b: self.load_experiment())
+        return [W.HTML('<b>experiment file</b>'), W.HBox([self.experiment, save, load]), self.experiment_status]
+
+    def save_experiment(self, path=None) -> Path|None:
+        "Write the form's settings, search space and data as an experiment file (`evo-attention evolve --spec FILE` runs it)."
+        from evo_attention.experiment import write_experiment
+        path = Path(path or self.experiment.value).expanduser()
+        if not self.validate(): self.experiment_status.value = _red('fix the settings above first'); return None
+        try: out = write_experiment(path, self.config(), self.search_space(), self.data.value.strip(), preset=self.preset.value)
+        except (OSError, ValueError) as e: self.experiment_status.value = _red(e); return None
+        self.experiment_status.value = f"saved {_code(out)}: <code>evo-attention evolve --spec {html.escape(str(out))}</code> runs it"
+        return out
+
+    def load_experiment(self, path=None) -> bool:
+        "Fill the form from an experiment file; every problem it has is shown (nothing changes then)."
+        from evo_attention.experiment import load_experiment, ExperimentError
+        path = Path(path or self.experiment.value).expanduser()
+        try: exp = load_experiment(path)
+        except (ExperimentError, OSError) as e: self.experiment_status.value = _red(e); return False
+        if self._saved is not None:
+            self.experiment_status.value = _red(f"the run folder {self.run_dir.value} holds a search (its settings are locked); choose another run folder first")
+            return False
+        d = exp.data
+        if d is not None and d.train_file is not None:
+            self.experiment_status.value = _red(f"{path}: the form's data field holds one name or path, not train_file + valid_file; "
+                                                f"run this file with evo-attention evolve --spec {path}")
+            return False
+        self.preset.value = exp.preset                 # fills the form from the preset (observer) ...
+        self.set_config(exp.config); self.set_search_space(exp.space)   # ... then the file's settings and space on top
+        if d is not None: self.data.value = d.source or d.path
+        self._file_config = exp.config                 # fields the form has no widget for come from the file
+        self.experiment_status.value = f"loaded {_code(path)}"
+        return True
 
     @property
     def progress(self) -> W.Widget:
