@@ -105,10 +105,10 @@ class MixtureOfExperts(nn.Module):
 
 # %% ../nbs/02d_architecture.ipynb #96b647f6
 def make_ffn(name: str, d_model: int, dropout: float, moe_experts: int = 4, moe_top_k: int = 2) -> nn.Module:
-    "Instantiate feed-forward option `name` (`moe_*`: the mixture of experts' settings; other options ignore them)."
-    cls = FFNS[name]
-    if issubclass(cls, MixtureOfExperts): return cls(d_model, dropout, moe_experts, moe_top_k)
-    return cls(d_model, dropout)
+    "Instantiate feed-forward option `name`: `f(d_model, dropout)`, and a mixture of experts with `moe_experts` and `moe_top_k`."
+    f = FFNS[name]
+    if isinstance(f, type) and issubclass(f, MixtureOfExperts): return f(d_model, dropout, moe_experts, moe_top_k)
+    return f(d_model, dropout)
 
 # %% ../nbs/02d_architecture.ipynb #8bfbef7d
 class RMSNorm(nn.Module):
