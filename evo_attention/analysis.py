@@ -15,15 +15,20 @@ from .runs import RunFolder
 from . import stats
 
 # %% auto #0
-__all__ = ['COMPONENTS', 'DISCRETE', 'RunResults', 'load_run', 'simulated_evaluate', 'search_baseline', 'baseline_perplexity',
-           'genes_table', 'top_mechanisms', 'timeline', 'component_table', 'component_effects', 'top_share',
-           'diversity', 'baseline_comparison', 'finalists_table', 'ablations_table', 'verdicts', 'lineage_rows',
-           'winner', 'family_tree', 'lineage_mermaid', 'plot_evolution', 'plot_components', 'plot_finalists',
-           'plot_ablations', 'plot_component_effects', 'plot_lineage']
+__all__ = ['COMPONENTS', 'DISCRETE', 'discrete', 'RunResults', 'load_run', 'simulated_evaluate', 'search_baseline',
+           'baseline_perplexity', 'genes_table', 'top_mechanisms', 'timeline', 'component_table', 'component_effects',
+           'top_share', 'diversity', 'baseline_comparison', 'finalists_table', 'ablations_table', 'verdicts',
+           'lineage_rows', 'winner', 'family_tree', 'lineage_mermaid', 'plot_evolution', 'plot_components',
+           'plot_finalists', 'plot_ablations', 'plot_component_effects', 'plot_lineage']
 
 # %% ../nbs/10_analysis.ipynb #4a8d3b52
-COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position')
-DISCRETE = COMPONENTS[:5]         # dropout is drawn from an interval, so it has no options to compare
+COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position', 'kv_heads', 'ffn', 'norm', 'window')
+DISCRETE = COMPONENTS[:5]         # always compared; dropout is drawn from an interval, so it has no options to compare
+
+def discrete(run) -> list[str]:
+    "The components whose options a run's tables compare: the original's five, and each added one (position, K/V heads, ...) the run varied."
+    g = genes_table(run)
+    return [*DISCRETE, *(c for c in COMPONENTS[6:] if c in g and g[c].astype(str).nunique() > 1)]
 
 @dataclass
 class RunResults:
@@ -160,13 +165,14 @@ def component_table(run, component: str, top: int = 10, confidence: float = 0.95
 
 def component_effects(run, confidence: float = 0.95) -> pd.DataFrame:
     "Every discrete component's options in one table: (component, option) -> tried, best, mean difference to the baseline and interval."
-    ts = [component_table(run, c, confidence=confidence).drop(columns='in_top_10') for c in DISCRETE]
-    return pd.concat(ts, keys=DISCRETE, names=['component', 'option'])
+    cs = discrete(run)
+    ts = [component_table(run, c, confidence=confidence).drop(columns='in_top_10') for c in cs]
+    return pd.concat(ts, keys=cs, names=['component', 'option'])
 
 def top_share(run, k: int = 5) -> pd.DataFrame:
     "Share of the `k` best genes holding each option, for every discrete component."
     g = genes_table(run).head(k)
-    rows = [dict(component=c, option=str(o), share=n / len(g), count=n) for c in DISCRETE for o, n in g[c].value_counts().items()]
+    rows = [dict(component=c, option=str(o), share=n / len(g), count=n) for c in discrete(run) for o, n in g[c].value_counts().items()]
     cols = ['component', 'option', 'share', 'count']
     return pd.DataFrame(rows, columns=cols).sort_values(['component', 'share'], ascending=[True, False]).set_index(['component', 'option'])
 
@@ -366,9 +372,11 @@ def plot_components(run, fig=None):
     import matplotlib.pyplot as plt, seaborn as sns
     g = genes_table(run)
     g = g[g['perplexity'].map(math.isfinite)]
-    fig = fig or plt.figure(figsize=(12, 6))
-    for i, c in enumerate(DISCRETE):
-        ax = fig.add_subplot(2, 3, i + 1)
+    cs = discrete(run)
+    rows = math.ceil(len(cs) / 3)
+    fig = fig or plt.figure(figsize=(12, 3 * rows))
+    for i, c in enumerate(cs):
+        ax = fig.add_subplot(rows, 3, i + 1)
         order = g.groupby(c)['perplexity'].min().sort_values().index.tolist() if len(g) else None
         sns.boxplot(data=g, x=c, y='perplexity', ax=ax, order=order, color='lightsteelblue')
         sns.stripplot(data=g, x=c, y='perplexity', ax=ax, order=order, color='k', size=3)

@@ -90,7 +90,7 @@ def _write_finalists(evo, ranked, reps, stopped, complete: bool) -> dict:
     return out
 
 # %% ../nbs/09a_finalists.ipynb #e995503f
-_KNOCKOUT_FIELDS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position')
+_KNOCKOUT_FIELDS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position', 'kv_heads', 'ffn', 'norm', 'window')
 
 def knockouts(winner: AttentionGene|LayerGenes, baseline: AttentionGene = VANILLA) -> list[dict]:
     "One gene per component where `winner` differs from `baseline`: that component set back to the baseline's value (in every layer of a per-layer gene)."

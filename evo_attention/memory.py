@@ -8,6 +8,7 @@ import functools, itertools, json, os, subprocess, sys, types
 from pathlib import Path
 import torch
 from .gene import AttentionGene, SearchSpace, _COMPONENTS
+from .layers import LayerGenes, LayerSpace, parse_gene
 from .options import TEMPERATURES, make_similarity
 from .normalizations import make_normalization
 from .modern import make_gating
@@ -112,11 +113,15 @@ def _ffn_width(config, gene: AttentionGene) -> float:
 
 def _gene_list(genes) -> list[AttentionGene]:
     "Genes from a gene, an id, an iterable of them, or a `SearchSpace` (every combination at its highest dropout)."
-    if isinstance(genes, (AttentionGene, str)): genes = [genes]
+    if isinstance(genes, (AttentionGene, LayerGenes, str)): genes = [genes]
     if isinstance(genes, SearchSpace):
         names = [*_COMPONENTS, 'use_bias']
         return [AttentionGene(**dict(zip(names, combo)), dropout=genes.dropout[1]) for combo in itertools.product(*(genes.options(c) for c in names))]
-    out = [AttentionGene.from_id(g) if isinstance(g, str) else g for g in genes]
+    if isinstance(genes, LayerSpace): return _gene_list(genes.space)
+    out = []
+    for g in genes:                                          # a per-layer gene: each layer's gene, as if every layer were it
+        g = parse_gene(g)
+        out += list(dict.fromkeys(g.layers)) if isinstance(g, LayerGenes) else [g]
     if not out: raise ValueError("estimate_memory needs at least one gene")
     return out
 

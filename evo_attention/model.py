@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
+from .layers import LayerGenes, layer_genes, parse_gene
 from .attention import EvoAttention
 from .position import POSITIONS
 from .architecture import MLP, make_ffn, make_norm
@@ -45,11 +46,13 @@ class EvoTransformer(nn.Module):
         super().__init__()
         self.gene, self.max_seq_len, self.moe_aux_weight = gene, max_seq_len, moe_aux_weight
         self.tok_emb = nn.Embedding(vocab_size, d_model)
-        # created here, under this name, as before the position component existed: same parameters, same random numbers
-        self.pos_emb = nn.Embedding(max_seq_len, d_model) if POSITIONS[gene.position].input_embedding else NoPositionEmbedding()
+        layers = layer_genes(gene, n_layers)                       # block i's gene (a per-layer gene: one each)
+        # created here, under this name, as before the position component existed: same parameters, same random numbers;
+        # a per-layer gene gets it when any layer's position is the learned embedding
+        self.pos_emb = nn.Embedding(max_seq_len, d_model) if any(POSITIONS[g.position].input_embedding for g in layers) else NoPositionEmbedding()
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(gene, d_model, n_heads, dropout, fast, moe_experts, moe_top_k, window_size) for _ in range(n_layers))
-        self.ln_f = make_norm(gene.norm, d_model)
+        self.blocks = nn.ModuleList(Block(g, d_model, n_heads, dropout, fast, moe_experts, moe_top_k, window_size) for g in layers)
+        self.ln_f = make_norm(layers[-1].norm, d_model)            # the top layer's norm
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight                      # tied
         for name, m in self.named_modules():                        # GPT-2 init; gene parameters keep their own
@@ -82,9 +85,9 @@ class EvoTransformer(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1))
 
 # %% ../nbs/05_model.ipynb #2a02ca1e
-def build_model(gene: AttentionGene|str, config: Config, vocab_size: int|None = None, fast: bool = True) -> EvoTransformer:
-    "The LM for `gene` with the model settings of `config` (`vocab_size` overrides the config's, e.g. the data's real size)."
-    if isinstance(gene, str): gene = AttentionGene.from_id(gene)
+def build_model(gene: AttentionGene|LayerGenes|str, config: Config, vocab_size: int|None = None, fast: bool = True) -> EvoTransformer:
+    "The LM for `gene` (or a per-layer gene) with the model settings of `config` (`vocab_size` overrides the config's, e.g. the data's real size)."
+    gene = parse_gene(gene)
     V = vocab_size or config.vocab_size
     if V is None: raise ValueError("vocab_size is None in the config: pass the data's vocabulary size to build_model")
     return EvoTransformer(gene, V, config.max_seq_len, config.d_model, config.n_heads, config.n_layers, config.dropout, fast,

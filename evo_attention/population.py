@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
+from .layers import LayerGenes, parse_gene
 from .model import EvoTransformer, count_params
 from .attention import EvoAttention, _causal_bias, _future_mask, _sdpa_with_sink, _with_window
 from .architecture import FFNS, MLP, SwiGLU, expand_kv
@@ -388,7 +389,7 @@ def train_together(genes: list,                 # genes (or ids), one per traini
                    on_result=None,               # f(index, metrics) as each training ends (stopped ones before the others)
                   ) -> list[dict]:
     "Train the models of `genes` as one batched model; per training, the metrics `train_and_evaluate` returns (plus `together`: models trained at once)."
-    genes = [AttentionGene.from_id(g) if isinstance(g, str) else g for g in genes]
+    genes = [parse_gene(g) for g in genes]
     n = len(genes)
     replicates = [0] * n if replicates is None else list(replicates)
     if len(replicates) != n: raise ValueError(f"replicates: {len(replicates)} values for {n} genes; pass one per gene (or None)")
@@ -403,7 +404,9 @@ def train_together(genes: list,                 # genes (or ids), one per traini
     if not isinstance(data, LMData):        # a DataLoader's batches come in its own order, not from the training's seed
         for i in range(n): alone(i, None)
         return results
-    order = sorted(range(n), key=lambda i: (block_key(genes[i]), core_key(genes[i])))   # one population per (ffn, norm); groups side by side
+    for i in range(n):                      # a per-layer gene's blocks differ layer by layer: not stacked
+        if isinstance(genes[i], LayerGenes): alone(i, "a per-layer gene is not stacked in a population (its layers differ)")
+    order = sorted((i for i in range(n) if results[i] is None), key=lambda i: (block_key(genes[i]), core_key(genes[i])))   # one population per (ffn, norm); groups side by side
     for (ffn, _), same in itertools.groupby(order, key=lambda i: block_key(genes[i])):
         same = list(same)
         if FFNS[ffn] not in _ACTIVATIONS:   # a mixture of experts: routing gathers other tokens per expert in each model
