@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from .config import Config, PRESETS
 from .gene import AttentionGene, SearchSpace
+from .layers import parse_gene
 from .data import get_data, TASKS
 from .train import train_and_evaluate
 from .evolution import Evolution, VANILLA
@@ -31,6 +32,8 @@ _OVERRIDES = {  # flag -> Config field
     'workers': 'workers', 'hurdle': 'hurdle', 'hurdle_step': 'hurdle_step', 'paired_seeds': 'paired_seeds',
     'finalists': 'finalists', 'final_replicates': 'final_replicates', 'racing': 'finalist_racing', 'ablations': 'ablations',
     'executor': 'executor', 'address': 'address', 'together': 'together',
+    'moe_experts': 'moe_experts', 'moe_top_k': 'moe_top_k', 'moe_aux_weight': 'moe_aux_weight', 'window_size': 'window_size',
+    'per_layer': 'per_layer', 'inherit_weights': 'inherit_weights',
 }
 
 def _vocab(s: str):
@@ -54,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument('--d-model', type=int); sp.add_argument('--n-heads', type=int); sp.add_argument('--n-layers', type=int)
         sp.add_argument('--device', help='cpu, cuda, cuda:N, mps (default: best available)')
         sp.add_argument('--amp', choices=['auto', 'fp32', 'fp16', 'bf16'])
+        sp.add_argument('--moe-experts', type=int, help="ffn=moe: experts per layer"); sp.add_argument('--moe-top-k', type=int, help='ffn=moe: experts per token')
+        sp.add_argument('--moe-aux-weight', type=float, help='ffn=moe: weight of the load-balance loss')
+        sp.add_argument('--window-size', type=int, help='window=sliding: keys a query sees, itself included')
         sp.add_argument('--no-progress', action='store_true', help='no progress bars')
     ev = sub.add_parser('evolve', help='run (or resume) the genetic search')
     common(ev)
@@ -82,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="train each generation's models as one batched model")
     ev.add_argument('--one-by-one', dest='together', action='store_const', const=False, help='train the models one after another')
     ev.add_argument('--address', help="ray: the cluster's address ('auto': the running cluster; default: start a local one)")
+    ev.add_argument('--per-layer', dest='per_layer', action='store_const', const=True, default=None, help='a gene per layer (mixed stacks)')
+    ev.add_argument('--inherit-weights', dest='inherit_weights', action='store_const', const=True, default=None, help="children start from their parents' trained weights")
     for c in _gene._COMPONENTS:          # every searched component, read from the registries
         ev.add_argument(f"--{c.replace('_', '-')}", dest=c, default=None,
                         help=f"comma-separated {c} options to search (default: the preset's or the file's space)")
@@ -151,7 +159,7 @@ def main(argv=None) -> int:
             else: cfg, data = config_from_args(args); source = _source(args, DataSource.of(data))
         for w in said: print(f"evo-attention: note: {w.message}", file=sys.stderr)
         if args.command == 'evolve': return evolve_command(args, exp)
-        gene = VANILLA if args.command == 'baseline' else AttentionGene.from_id(args.gene)
+        gene = VANILLA if args.command == 'baseline' else parse_gene(args.gene)
         m = train_and_evaluate(gene, cfg, source.load(cfg), progress=not (args.no_progress or args.json))
         _report(m, args.json)
         return 0 if m['status'] != 'diverged' else 3
