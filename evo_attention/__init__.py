@@ -20,10 +20,14 @@ from .evolution import Evolution, Individual, VANILLA
 from .attention import causal_check
 from .normalizations import make_normalization
 from .position import POSITIONS, make_position
+from .architecture import KV_HEADS, FFNS, NORMS, WINDOWS
+from .layers import LayerGenes, LayerSpace, parse_gene
+from .experiment import Experiment, DataSource, ExperimentError, load_experiment, write_experiment
 
 __all__ = ['Config', 'get_device', 'AttentionGene', 'SearchSpace', 'SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES',
            'sparsemax', 'build_model', 'count_params', 'EvolvedAttention', 'TinyTransformer',
            'LMData', 'get_data', 'load_text', 'load_wikitext2', 'synthetic_task',
            'estimate_memory', 'check_memory', 'available_memory', 'NotEnoughMemoryError',
            'train_and_evaluate', 'Evolution', 'Individual', 'VANILLA', 'causal_check', 'make_normalization',
-           'POSITIONS', 'make_position']
+           'POSITIONS', 'make_position', 'KV_HEADS', 'FFNS', 'NORMS', 'WINDOWS', 'LayerGenes', 'LayerSpace', 'parse_gene',
+           'Experiment', 'DataSource', 'ExperimentError', 'load_experiment', 'write_experiment']
