@@ -131,7 +131,9 @@ def main():
         result['tau']['fresh_mean-inherited_mean'] = (t.statistic, t.pvalue)
         print(f"means over replicates: Kendall tau(fresh, inherited) = {t.statistic:+.3f} (p = {t.pvalue:.3g})")
     print("\nthe inherited runs cut short (validation perplexity at a step) against the fresh runs' final ranking:")
-    for step in sorted({cfg.train_steps // 10, cfg.train_steps // 4, cfg.train_steps // 2, cfg.train_steps} | ({int(statistics.median(steps_i))} if steps_i else set())):
+    reads = [s for s, _ in rows[0]['inherited'][0]['curve']]
+    wanted = {cfg.train_steps // 10, cfg.train_steps // 4, cfg.train_steps // 2, cfg.train_steps} | ({int(statistics.median(steps_i))} if steps_i else set())
+    for step in sorted({next(s for s in reads if s >= w) for w in wanted}):          # steps where the perplexity was read
         for r in R:
             at = [next((p for s, p in row['inherited'][r]['curve'] if s >= step), math.nan) for row in rows]
             fat = [next((p for s, p in row['fresh'][r]['curve'] if s >= step), math.nan) for row in rows]
