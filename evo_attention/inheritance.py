@@ -46,13 +46,14 @@ def load_weights(path) -> dict|None:
 _ATTN_NAMES = {'normalize': 'normalization'}
 # A block's modules that belong to an architecture component (when the gene has that component).
 _BLOCK_NAMES = {'ln1': 'norm', 'ln2': 'norm', 'mlp': 'ffn', 'ffn': 'ffn'}
-# The model's own modules that belong to a component; the rest (token embedding, tied output layer) to none.
-_MODEL_NAMES = {'ln_f': 'norm', 'pos_emb': 'position'}
+# The model's own modules that belong to a component, and whose: the top layer's (-1) or every layer's (None).
+# The rest (token embedding, tied output layer) belong to none.
+_MODEL_NAMES = {'ln_f': (-1, 'norm'), 'pos_emb': (None, 'position')}
 
 def tensor_owner(name: str) -> tuple[int|None, str|None]:
-    "The block (None: outside the blocks) and the gene component (None: none) a parameter named `name` belongs to."
+    "The layer (-1: the top one; None: every layer) and the gene component (None: none) a parameter named `name` belongs to."
     parts = name.split('.')
-    if parts[0] != 'blocks': return None, _MODEL_NAMES.get(parts[0])
+    if parts[0] != 'blocks': return _MODEL_NAMES.get(parts[0], (None, None))
     layer, module = int(parts[1]), parts[2]
     if module != 'attn': return layer, _BLOCK_NAMES.get(module)
     sub = _ATTN_NAMES.get(parts[3], parts[3])
@@ -60,7 +61,7 @@ def tensor_owner(name: str) -> tuple[int|None, str|None]:
 
 # %% ../nbs/09b_inheritance.ipynb #59ac2182
 def _values(layers: list, layer: int|None, component: str|None) -> tuple:
-    "The values of `component` that a tensor of `layer` depends on: that layer's, or every layer's outside the blocks."
+    "The values of `component` that a tensor of `layer` depends on: that layer's (-1: the top one's), or every layer's (None)."
     if component is None: return ()
     return tuple(getattr(g, component, None) for g in (layers if layer is None else [layers[layer]]))
 
