@@ -79,28 +79,41 @@ def test_changed_component_starts_fresh_even_when_shapes_agree(one_thread):
     assert [n for n in plan if '.gating.' in n] and all(plan[n] is None for n in plan if '.gating.' in n or '.temperature.' in n)
     assert all(plan[n] == 0 for n in plan if '.qkv.' in n or '.mlp.' in n or n.startswith(('tok_emb', 'ln_f', 'pos_emb')))
 
-def stack_params(stack, seed, shift) -> dict:
-    "The parameters a model of a per-layer `stack` has: block i's from layer i's gene, the rest from layer 0's."
-    per = [params(g, seed=seed, shift=shift) for g in stack.layers]
-    owner = lambda n: per[int(n.split('.')[1]) if n.startswith('blocks.') else 0]
-    return {n: owner(n)[n] for n in set().union(*per) if n in owner(n)}
-
-def test_per_layer_parents_compare_layer_by_layer(one_thread):
-    "Block i of the child inherits a component's tensors only from a parent whose layer i has the child's value."
+def test_per_layer_genes_compare_layer_by_layer(one_thread):
+    "Stacks bred layer by layer: block i inherits a component's tensors only from a parent whose layer i has the child's value."
     space, rng, checked = LayerSpace(SearchSpace(), 2), random.Random(5), 0
     for _ in range(20):
         a, b = space.sample(rng), space.sample(rng)
-        states = [(g, stack_params(g, 1 + k, 1.0 + k) if isinstance(g, LayerGenes) else params(g, seed=1 + k, shift=1.0 + k)) for k, g in enumerate((a, b))]
-        child = SearchSpace().crossover(*[g.layers[k] if isinstance(g, LayerGenes) else g for k, g in enumerate((a, b))], rng)
-        plan = inheritance_plan(seeded_model(child, TINY, 16, 3), states)
-        for name, i in plan.items():
+        child = space.mutate(space.crossover(a, b, rng), 0.3, rng)
+        states = [(a, params(a, seed=1, shift=1.0)), (b, params(b, seed=2, shift=2.0))]
+        model = seeded_model(child, TINY, 16, 3)
+        plan = inheritance_plan(model, states)
+        inherit(model, states)
+        stack = lambda g: g.layers if isinstance(g, LayerGenes) else (g, g)
+        for name, p in model.named_parameters():
+            i = plan[name]
+            if i is None: continue
+            assert torch.equal(p, states[i][1][name])
             layer, comp = tensor_owner(name)
-            if i is None or comp is None: continue
-            parent = (a, b)[i]
-            layers = parent.layers if isinstance(parent, LayerGenes) else [parent] * 2
-            assert all(getattr(g, comp, None) == getattr(child, comp, None) for g in (layers if layer is None else [layers[layer]])), name
+            if comp is None: continue
+            pick = lambda g: list(stack(g)) if layer is None else [stack(g)[layer]]
+            assert [getattr(g, comp) for g in pick((a, b)[i])] == [getattr(g, comp) for g in pick(child)], name
             checked += 1
     assert checked > 0
+
+@pytest.mark.parametrize('change, owned', [(dict(norm='rmsnorm'), ('.ln1.', '.ln2.', 'ln_f.')),
+                                           (dict(kv_heads='mqa'), ('.attn.qkv.', '.attn.proj.')),
+                                           (dict(ffn='swiglu'), ('.mlp.',)), (dict(ffn='moe'), ('.mlp.',))])
+def test_architecture_components_own_their_tensors(change, owned, one_thread):
+    "A changed architecture component starts fresh (RMSNorm's weight has LayerNorm's shape, MQA's projections GQA's at 2 heads)."
+    for parent in (AttentionGene(), AttentionGene(kv_heads='gqa')):
+        if parent == AttentionGene(**change): continue
+        child = AttentionGene(**change)
+        plan = inheritance_plan(seeded_model(child, TINY, 16, 3), [(parent, params(parent, seed=1))])
+        mine = [n for n in plan if any(o in n for o in owned)]
+        assert mine and all(plan[n] is None for n in mine), (parent.id, child.id)
+        rest = [n for n in plan if n not in mine and (parent.kv_heads == child.kv_heads or '.attn.' not in n)]
+        assert rest and all(plan[n] == 0 for n in rest), (parent.id, child.id)
 
 # -- in a search --------------------------------------------------------------------------------------------------------
 def test_search_inherits_and_records_it(tmp_path, data, one_thread):
