@@ -58,9 +58,9 @@ class HeadGate(HeadOutputGate):
     "y_h ⊙ σ(w_h · x): one scalar gate per head on its output, before the output projection."
     def __init__(self, d_model, n_heads): super().__init__(d_model, n_heads, n_heads)
     def pre_proj(self, y, x):
-        B, T, C = y.shape
-        g = torch.sigmoid(self.gate(x)).unsqueeze(-1)                              # (B, T, H, 1)
-        return (y.view(B, T, self.n_heads, C // self.n_heads) * g).view(B, T, C)
+        *lead, C = y.shape                                                         # (B, T, C), or (G, B, T, C) for G models at once
+        g = torch.sigmoid(self.gate(x)).unsqueeze(-1)                              # (..., H, 1)
+        return (y.view(*lead, self.n_heads, C // self.n_heads) * g).view(*lead, C)
 
 def make_gating(name: str, d_model: int, n_heads: int) -> nn.Module:
     "Instantiate gating option `name`: `cls(d_model)`, or `cls(d_model, n_heads=...)` when the class takes `n_heads`."

@@ -87,13 +87,17 @@ def test_split_when_it_does_not_fit(monkeypatch):
     assert_same(r[3], train_and_evaluate(GENES[3], cfg, DATA))
 
 def test_fallbacks_and_errors():
-    "A gate that cannot run grouped trains one by one with a warning; hooks must be one per training; replicates one per gene."
+    "A feed-forward layer that cannot be stacked (MoE) trains one by one with a warning; head gates group; hooks must be one per training; replicates one per gene."
     cfg = Config(**TINY)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
-        r = train_together(['dot|softmax|head_gate|fixed|bias=true|dropout=0', GENES[0], GENES[6]], cfg, DATA)
+        r = train_together(['dot|softmax|none|fixed|bias=true|dropout=0|ffn=moe', GENES[0], GENES[6]], cfg, DATA)
     assert [m['together'] for m in r] == [1, 2, 2]
-    assert any('head_gate' in str(x.message) for x in w)
+    assert any('moe' in str(x.message) for x in w)
+    heads = ['dot|softmax|head_gate|fixed|bias=true|dropout=0', 'dot|softmax|head_gate|fixed|bias=false|dropout=0']
+    r = train_together(heads, cfg, DATA)                     # one gate per head: grouped, and equal to one by one
+    assert [m['together'] for m in r] == [2, 2]
+    for m, g in zip(r, heads): assert_same(m, train_and_evaluate(g, cfg, DATA))
     with pytest.raises(ValueError, match='one per training'): train_together(GENES[:2], cfg, DATA, should_stop=[None])
     with pytest.raises(ValueError, match='one per gene'): train_together(GENES[:2], cfg, DATA, replicates=[0])
 
