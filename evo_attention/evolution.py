@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .config import Config, _ADDED_SINCE, preset_config
 from .gene import AttentionGene, SearchSpace, ORIGINAL_OPTIONS
+from .layers import LayerSpace, parse_gene
 from .data import LMData, LoaderData
 from .train import train_and_evaluate
 from .runs import RunFolder, RunStateError
@@ -112,6 +113,12 @@ class Evolution:
         for comp in _LEGACY_OPTIONS: sp[comp] = self.space.options(comp)
         return sp
 
+    def _write_experiment(self):
+        "The run folder's experiment.yaml: the file that runs this search again (`evo-attention evolve --spec`); data held only in memory is said there."
+        from evo_attention.experiment import write_experiment
+        try: write_experiment(self.run_dir.path / 'experiment.yaml', self.config, self.space, self.data)
+        except (OSError, ValueError) as e: warnings.warn(f"{self.run_dir.path}: experiment.yaml not written ({e}); the search goes on", stacklevel=3)
+
     def _settings(self) -> dict:
         return dict(config=self.config.to_dict(), search_space=self._space_dict(), data=getattr(self.data, 'name', 'data'), version=__version__)
 
@@ -150,7 +157,7 @@ class Evolution:
             self.records.append(r); self.cache[(r['gene'], r.get('replicate', 0))] = _metrics(r)
         self.generation = state['generation']
         self.rng.setstate(_rng_from_json(state['rng']))
-        self.population = [Individual(AttentionGene.from_id(p['gene']), p['generation'], tuple(p['parents']), p['operator'])
+        self.population = [Individual(parse_gene(p['gene']), p['generation'], tuple(p['parents']), p['operator'])
                            for p in state['population']]
         if self.run_dir.exists('populations.json'):
             pops = self.run_dir.read_json('populations.json')
@@ -204,6 +211,11 @@ class Evolution:
         for ind in inds:
             if done(ind): self._fill(ind, replicates)
 
+    @property
+    def breeding(self) -> SearchSpace|LayerSpace:
+        "What samples, crosses over and mutates the genes: the search space, or with `Config.per_layer` the same space layer by layer."
+        return LayerSpace(self.space, self.config.n_layers) if self.config.per_layer else self.space
+
     def _next_generation(self) -> list[Individual]:
         c, ranked = self.config, rank(self.population)
         nxt = ranked[:c.elite_size]                       # elites: carried over, not retrained
@@ -211,9 +223,9 @@ class Evolution:
         while len(nxt) < c.population_size:
             p1, p2 = self.rng.sample(parents, 2)
             if self.rng.random() < c.crossover_rate:
-                child, op, par = self.space.crossover(p1.gene, p2.gene, self.rng), 'crossover', (p1.gene.id, p2.gene.id)
+                child, op, par = self.breeding.crossover(p1.gene, p2.gene, self.rng), 'crossover', (p1.gene.id, p2.gene.id)
             else: child, op, par = p1.gene, 'copy', (p1.gene.id,)
-            mutant = self.space.mutate(child, c.mutation_rate, self.rng)
+            mutant = self.breeding.mutate(child, c.mutation_rate, self.rng)
             nxt.append(Individual(mutant, self.generation + 1, par, op + ('+mutation' if mutant != child else '')))
         return nxt
 
@@ -223,7 +235,8 @@ class Evolution:
         c = self.config
         if not self._load():
             self.run_dir.write_json('config.json', self._settings())
-            self.population = [Individual(self.space.sample(self.rng)) for _ in range(c.population_size)]
+            self._write_experiment()
+            self.population = [Individual(self.breeding.sample(self.rng)) for _ in range(c.population_size)]
             self._save_state()
         if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=2)   # e.g. a large preset after the GPU quota ran out
         if c.inherit_weights and (c.together or c.executor == 'ray'):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math, multiprocessing, queue
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from .gene import AttentionGene
+from .layers import parse_gene
 from .memory import NotEnoughMemoryError
 from .train import train_and_evaluate
 
@@ -24,7 +25,7 @@ def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
     "The record of a training that could not run (out of memory, a lost worker): the worst fitness, and why."
     import torch
     if torch.cuda.is_available(): torch.cuda.empty_cache()
-    gid = gene.id if isinstance(gene, AttentionGene) else AttentionGene.from_id(gene).id
+    gid = parse_gene(gene).id
     msg = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     return dict(gene=gid, perplexity=math.inf, val_loss=math.inf, train_loss=math.nan, steps=0, tokens=0, loss_curve=[],
                 seconds=0.0, train_seconds=0.0, tokens_per_sec=math.nan, params=None, non_embedding_params=None,
