@@ -22,6 +22,7 @@ from .normalizations import make_normalization
 from .position import POSITIONS, make_position
 from .architecture import KV_HEADS, FFNS, NORMS, WINDOWS
 from .layers import LayerGenes, LayerSpace, parse_gene
+from .inheritance import inheritance_plan, inherit
 from .experiment import Experiment, DataSource, ExperimentError, load_experiment, write_experiment
 
 __all__ = ['Config', 'get_device', 'AttentionGene', 'SearchSpace', 'SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES',
@@ -30,4 +31,5 @@ __all__ = ['Config', 'get_device', 'AttentionGene', 'SearchSpace', 'SIMILARITIES
            'estimate_memory', 'check_memory', 'available_memory', 'NotEnoughMemoryError',
            'train_and_evaluate', 'Evolution', 'Individual', 'VANILLA', 'causal_check', 'make_normalization',
            'POSITIONS', 'make_position', 'KV_HEADS', 'FFNS', 'NORMS', 'WINDOWS', 'LayerGenes', 'LayerSpace', 'parse_gene',
+           'inheritance_plan', 'inherit',
            'Experiment', 'DataSource', 'ExperimentError', 'load_experiment', 'write_experiment']
