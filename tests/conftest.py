@@ -30,3 +30,20 @@ def one_thread():
     n = torch.get_num_threads(); torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+def fast_matches_reference(gene, x, **attn_kw):
+    "Build `gene`'s attention on the fast path, nudge its position/normalization parameters off their start values, copy it to the reference path, and check outputs (1e-5) and input gradients (1e-4) agree; returns (fast, ref)."
+    import torch
+    from evo_attention.attention import EvoAttention
+    fast = EvoAttention(gene, x.shape[-1], 4, fast=True, **attn_kw)
+    with torch.no_grad():
+        for n, p in fast.named_parameters():
+            if n.startswith(('position', 'normalize')): p.add_(torch.randn_like(p) * 0.5)   # away from the start values
+    ref = EvoAttention(gene, x.shape[-1], 4, fast=False, **attn_kw); ref.load_state_dict(fast.state_dict())
+    assert fast.uses_fused and not ref.uses_fused
+    xf, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+    yf, yr = fast(xf), ref(xr)
+    torch.testing.assert_close(yf, yr, rtol=1e-5, atol=1e-5)
+    yf.pow(2).sum().backward(); yr.pow(2).sum().backward()
+    torch.testing.assert_close(xf.grad, xr.grad, rtol=1e-4, atol=1e-4)
+    return fast, ref

@@ -10,6 +10,7 @@ from evo_attention import Config, AttentionGene, SearchSpace, build_model
 from evo_attention.architecture import (KV_HEADS, FFNS, NORMS, WINDOWS, MLP, SwiGLU, MixtureOfExperts, RMSNorm,
                                         kv_heads, make_ffn, make_norm, swiglu_hidden, window_mask)
 from evo_attention.attention import EvoAttention, causal_check
+from conftest import fast_matches_reference
 from evo_attention.data import synthetic_task
 from evo_attention.memory import param_count
 from evo_attention.model import count_params, model_causal_check
@@ -152,17 +153,7 @@ def test_fast_equals_reference():
                                                             'dot|softmax_sink|none|learned|bias=true|dropout=0|position=fox']):
         gid = base if 'dropout' in base else f'{base}|bias=true|dropout=0'
         g = AttentionGene.from_id(f'{gid}|kv_heads={kv}|window={win}')
-        fast = EvoAttention(g, 16, 4, fast=True, window_size=4)
-        with torch.no_grad():
-            for n, p in fast.named_parameters():
-                if n.startswith(('position', 'normalize')): p.add_(torch.randn_like(p) * 0.5)
-        ref = EvoAttention(g, 16, 4, fast=False, window_size=4); ref.load_state_dict(fast.state_dict())
-        assert fast.uses_fused and not ref.uses_fused
-        xf, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
-        yf, yr = fast(xf), ref(xr)
-        torch.testing.assert_close(yf, yr, rtol=1e-5, atol=1e-5)
-        yf.pow(2).sum().backward(); yr.pow(2).sum().backward()
-        torch.testing.assert_close(xf.grad, xr.grad, rtol=1e-4, atol=1e-4)
+        fast_matches_reference(g, x, window_size=4)
 
 def test_window_blocks_far_keys():
     "With window_size w, changing inputs at positions <= i - w leaves query i's output unchanged (both paths)."

@@ -6,6 +6,7 @@ import pytest
 import torch
 from evo_attention import Config, AttentionGene, SearchSpace, build_model
 from evo_attention.attention import EvoAttention, causal_check
+from conftest import fast_matches_reference
 from evo_attention.data import synthetic_task
 from evo_attention.model import count_params, init_paired
 from evo_attention.position import POSITIONS, alibi_slopes, make_position
@@ -77,17 +78,7 @@ def test_fast_equals_reference(pos):
     x = torch.randn(2, 20, 16) * 2
     for base in ('dot|softmax|none|fixed', 'multiplicative|softmax|head_gate|learned', 'cosine|softmax_sink|none|adaptive', 'qk_norm|softmax1|attn_gate|ssmax'):
         g = AttentionGene.from_id(f'{base}|bias=true|dropout=0|position={pos}')
-        fast = EvoAttention(g, 16, 4, fast=True)
-        with torch.no_grad():
-            for n, p in fast.named_parameters():
-                if n.startswith(('position', 'normalize')): p.add_(torch.randn_like(p) * 0.5)   # away from the start values
-        ref = EvoAttention(g, 16, 4, fast=False); ref.load_state_dict(fast.state_dict())
-        assert fast.uses_fused and not ref.uses_fused
-        xf, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
-        yf, yr = fast(xf), ref(xr)
-        torch.testing.assert_close(yf, yr, rtol=1e-5, atol=1e-5)
-        yf.pow(2).sum().backward(); yr.pow(2).sum().backward()
-        torch.testing.assert_close(xf.grad, xr.grad, rtol=1e-4, atol=1e-4)
+        fast, ref = fast_matches_reference(g, x)
         for (n, pf), pr in zip(fast.named_parameters(), ref.parameters()):
             assert (pf.grad - pr.grad).abs().max() <= 1e-4 * pr.grad.abs().max() + 1e-7, (g.id, n)
 
