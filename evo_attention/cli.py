@@ -16,7 +16,7 @@ from .evolution import Evolution, VANILLA
 from .runs import RunFolder, RunStateError, dumps
 from .config import preset_config
 from . import gene as _gene
-from .experiment import (DataSource, Experiment, ExperimentError, load_experiment, write_experiment,
+from .experiment import (DataSource, Experiment, ExperimentError, load_experiment,
                                       changed_settings)
 
 # %% auto #0
@@ -182,11 +182,8 @@ def evolve_command(args, exp: Experiment) -> int:
     given = args.spec or any(getattr(args, c, None) for c in _gene._COMPONENTS)
     t0 = time.time()
     evo = Evolution(cfg, data=exp.data.load(cfg), search_space=exp.space if given or not args.resume else None,
-                    run_dir=out, progress=not args.no_progress)
-    spec = out / 'experiment.yaml'
-    if not args.resume: write_experiment(spec, cfg, evo.space, exp.data, exp.preset)
-    evo.run()
-    if args.resume: write_experiment(spec, evo.config, evo.space, exp.data, exp.preset)   # e.g. more generations now
+                    run_dir=out, progress=not args.no_progress, data_source=exp.data, preset=exp.preset)
+    evo.run()                                            # writes the folder's experiment.yaml (new, or resumed with more)
     s = evo.summary()
     base = f", baseline {s['baseline_perplexity']:.2f}" if s['baseline_perplexity'] else ''
     print(f"best {s['best_gene']}: perplexity {s['best_perplexity']:.2f}{base}; {s['evaluations']} trainings, "

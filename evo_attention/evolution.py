@@ -87,6 +87,8 @@ class Evolution:
                  progress: bool = True,       # tqdm bars
                  callback=None,               # f(event, evolution, **info): 'training', 'step', 'evaluated', 'generation', 'done'
                  evaluate=train_and_evaluate, # f(gene, config, data, replicate=..., progress=...) -> metrics
+                 data_source=None,            # where the data comes from, for experiment.yaml (a name, path or DataSource; default: the data's name)
+                 preset: str|None = None,     # the preset experiment.yaml names (default: the nearest one)
                 ):
         self.config = config
         self.data = _as_data(train_loader, eval_loader, data, config)
@@ -95,6 +97,7 @@ class Evolution:
         self.space = search_space or SearchSpace()
         self.run_dir = RunFolder(run_dir or Path('runs') / datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
         self.resume, self.progress, self.callback, self.evaluate = resume, progress, callback, evaluate
+        self.data_source, self.preset = data_source, preset
         if config.inherit_weights and not takes_hooks(evaluate):
             raise ValueError(f"inherit_weights=True needs an evaluate function that takes init= and on_trained= (as train_and_evaluate "
                              f"does); {getattr(evaluate, '__name__', evaluate)!r} does not")
@@ -116,7 +119,8 @@ class Evolution:
     def _write_experiment(self):
         "The run folder's experiment.yaml: the file that runs this search again (`evo-attention evolve --spec`); data held only in memory is said there."
         from evo_attention.experiment import write_experiment
-        try: write_experiment(self.run_dir.path / 'experiment.yaml', self.config, self.space, self.data)
+        data = self.data if self.data_source is None else self.data_source
+        try: write_experiment(self.run_dir.path / 'experiment.yaml', self.config, self.space, data, self.preset)
         except (OSError, ValueError) as e: warnings.warn(f"{self.run_dir.path}: experiment.yaml not written ({e}); the search goes on", stacklevel=3)
 
     def _settings(self) -> dict:
@@ -233,9 +237,10 @@ class Evolution:
     def run(self) -> list[Individual]:
         "Run (or resume, or continue with more generations) the search, then its finalist stage; returns the final population, best first."
         c = self.config
-        if not self._load():
-            self.run_dir.write_json('config.json', self._settings())
-            self._write_experiment()
+        fresh = not self._load()
+        if fresh: self.run_dir.write_json('config.json', self._settings())
+        self._write_experiment()                          # new, or resumed (it may have grown: more generations, replicates)
+        if fresh:
             self.population = [Individual(self.breeding.sample(self.rng)) for _ in range(c.population_size)]
             self._save_state()
         if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=2)   # e.g. a large preset after the GPU quota ran out
