@@ -25,9 +25,9 @@ __all__ = ['COMPONENTS', 'DISCRETE', 'discrete', 'RunResults', 'load_run', 'simu
 COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position', 'kv_heads', 'ffn', 'norm', 'window')
 DISCRETE = COMPONENTS[:5]         # always compared; dropout is drawn from an interval, so it has no options to compare
 
-def discrete(run) -> list[str]:
-    "The components whose options a run's tables compare: the original's five, and each added one (position, K/V heads, ...) the run varied."
-    g = genes_table(run)
+def discrete(run, genes: pd.DataFrame|None = None) -> list[str]:
+    "The components whose options a run's tables compare: the original's five, and each added one (position, K/V heads, ...) the run varied (`genes`: its `genes_table`, if at hand)."
+    g = genes_table(run) if genes is None else genes
     return [*DISCRETE, *(c for c in COMPONENTS[6:] if c in g and g[c].astype(str).nunique() > 1)]
 
 @dataclass
@@ -171,8 +171,9 @@ def component_effects(run, confidence: float = 0.95) -> pd.DataFrame:
 
 def top_share(run, k: int = 5) -> pd.DataFrame:
     "Share of the `k` best genes holding each option, for every discrete component."
-    g = genes_table(run).head(k)
-    rows = [dict(component=c, option=str(o), share=n / len(g), count=n) for c in discrete(run) for o, n in g[c].value_counts().items()]
+    genes = genes_table(run)
+    g = genes.head(k)
+    rows = [dict(component=c, option=str(o), share=n / len(g), count=n) for c in discrete(run, genes) for o, n in g[c].value_counts().items()]
     cols = ['component', 'option', 'share', 'count']
     return pd.DataFrame(rows, columns=cols).sort_values(['component', 'share'], ascending=[True, False]).set_index(['component', 'option'])
 
@@ -370,9 +371,8 @@ def plot_evolution(run, ax=None):
 def plot_components(run, fig=None):
     "Search perplexity distribution of every option, one panel per component."
     import matplotlib.pyplot as plt, seaborn as sns
-    g = genes_table(run)
-    g = g[g['perplexity'].map(math.isfinite)]
-    cs = discrete(run)
+    genes = genes_table(run)
+    g, cs = genes[genes['perplexity'].map(math.isfinite)], discrete(run, genes)
     rows = math.ceil(len(cs) / 3)
     fig = fig or plt.figure(figsize=(12, 3 * rows))
     for i, c in enumerate(cs):
