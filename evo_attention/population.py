@@ -59,6 +59,10 @@ class StackedLinear(nn.Module):
             y = torch.baddbmm(b.unsqueeze(1), x2, self.weight.transpose(1, 2))
         return y.view(M, *mid, -1)                                 # (M, ..., out)
 
+def _model_view(p, x):
+    "A (M, C) parameter viewed to broadcast over x (M, ..., C)."
+    return p.view((x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],))
+
 class StackedLayerNorm(nn.Module):
     "M `nn.LayerNorm`s over the last dim, each with its own gain and bias."
     def __init__(self, norms: list):
@@ -67,8 +71,7 @@ class StackedLayerNorm(nn.Module):
         self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))        # (M, C)
         self.bias = nn.Parameter(torch.stack([n.bias.detach() for n in norms]))            # (M, C)
     def forward(self, x):                                          # (M, ..., C)
-        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
-        return torch.addcmul(self.bias.view(shape), F.layer_norm(x, x.shape[-1:], eps=self.eps), self.weight.view(shape))
+        return torch.addcmul(_model_view(self.bias, x), F.layer_norm(x, x.shape[-1:], eps=self.eps), _model_view(self.weight, x))
 
 class StackedRMSNorm(nn.Module):
     "M RMSNorms (`norm='rmsnorm'`) over the last dim, each with its own gain."
@@ -77,8 +80,7 @@ class StackedRMSNorm(nn.Module):
         self.eps = norms[0].eps
         self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))        # (M, C)
     def forward(self, x):                                          # (M, ..., C)
-        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.view(shape)
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * _model_view(self.weight, x)
 
 # %% ../nbs/07c_population.ipynb #c01165e4
 class Ungroupable(Exception):
