@@ -12,7 +12,7 @@ from .config import Config, _ADDED_SINCE, preset_config
 from .gene import AttentionGene, SearchSpace, ORIGINAL_OPTIONS
 from .layers import LayerSpace, parse_gene
 from .data import LMData, LoaderData
-from .train import train_and_evaluate
+from .train import numerics, train_and_evaluate
 from .runs import RunFolder, RunStateError
 from .memory import check_memory, _gene_list
 from .executors import run_jobs, is_out_of_memory, failed_result
@@ -108,6 +108,8 @@ class Evolution:
         self.cache: dict = {}                 # (gene id, replicate) -> metrics
         self.records: list[dict] = []         # the history, in order
         self.generations: list[dict] = []     # {'generation': g, 'population': ranked rows} of each finished generation
+        self.numerics: dict|None = None       # the run's numerics (train.numerics), decided once when it starts
+        self.training_config = config         # what every training gets: `config` with the run's numerics
 
     # -- persistence ---------------------------------------------------------------------------
     def _space_dict(self) -> dict:
@@ -124,7 +126,22 @@ class Evolution:
         except (OSError, ValueError) as e: warnings.warn(f"{self.run_dir.path}: experiment.yaml not written ({e}); the search goes on", stacklevel=3)
 
     def _settings(self) -> dict:
-        return dict(config=self.config.to_dict(), search_space=self._space_dict(), data=getattr(self.data, 'name', 'data'), version=__version__)
+        return dict(config=self.config.to_dict(), search_space=self._space_dict(), data=getattr(self.data, 'name', 'data'),
+                    version=__version__, numerics=self.numerics)
+
+    def _settle_numerics(self, fresh: bool):
+        "The run's numerics: decided now for a new search, else those its folder recorded (an older folder records them now)."
+        now = numerics(self.config)
+        saved = None if fresh else self.run_dir.read_json('config.json').get('numerics')
+        if saved is None: self.numerics = now
+        elif saved.get('device') == now['device']: self.numerics = saved
+        else:
+            self.numerics = now
+            warnings.warn(f"{self.run_dir.path}: the search started on {saved.get('device')} with amp={saved.get('amp')} and goes on "
+                          f"on {now['device']} with amp={now['amp']}: later trainings use other numerics", stacklevel=3)
+        if not fresh and saved is None:
+            self.run_dir.write_json('config.json', {**self.run_dir.read_json('config.json'), 'numerics': self.numerics})
+        self.training_config = dataclasses.replace(self.config, amp=self.numerics['amp'])
 
     def _save_state(self, done: bool = False):
         self.run_dir.save_state(dict(generation=self.generation, done=done, rng=_rng_to_json(self.rng.getstate()),
@@ -238,6 +255,7 @@ class Evolution:
         "Run (or resume, or continue with more generations) the search, then its finalist stage; returns the final population, best first."
         c = self.config
         fresh = not self._load()
+        self._settle_numerics(fresh)
         if fresh: self.run_dir.write_json('config.json', self._settings())
         self._write_experiment()                          # new, or resumed (it may have grown: more generations, replicates)
         if fresh:
