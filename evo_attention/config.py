@@ -53,6 +53,7 @@ class Config:
     weight_decay: float = 0.01     # AdamW weight decay (torch's default)
     grad_clip: float = 1.0         # max gradient norm
     amp: str = 'auto'              # 'auto': bf16 where supported, fp16+GradScaler on older GPUs, fp32 on CPU
+    threads: int|None = None       # torch threads of each training (None: the process's; a search pins its own)
     log_interval: int = 100        # steps between loss reads (each read is a host sync)
     fast: bool = True              # fused attention (SDPA) where the gene allows it; False = reference path only
     compile: bool = False          # torch.compile each model (slow to start; helps on some GPUs)
@@ -123,6 +124,8 @@ class Config:
             need(isinstance(getattr(self, f), bool), f"{f} must be True or False, got {getattr(self, f)!r}")
         need(self.executor in _EXECUTORS, f"executor {self.executor!r} is not one of {', '.join(_EXECUTORS)}")
         need(self.address is None or isinstance(self.address, str), f"address must be None or a string such as 'auto', got {self.address!r}")
+        need(self.threads is None or (isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads > 0),
+             f"threads must be None or a positive integer, got {self.threads!r}")
         need(self.amp in _AMP, f"amp {self.amp!r} is not one of {', '.join(_AMP)}")
         dev = str(self.device)
         need(dev.split(':')[0] in ('cpu', 'cuda', 'mps'), f"device {dev!r} is not one of cpu, cuda, cuda:N, mps")

@@ -141,7 +141,7 @@ class Evolution:
                           f"on {now['device']} with amp={now['amp']}: later trainings use other numerics", stacklevel=3)
         if not fresh and saved is None:
             self.run_dir.write_json('config.json', {**self.run_dir.read_json('config.json'), 'numerics': self.numerics})
-        self.training_config = dataclasses.replace(self.config, amp=self.numerics['amp'])
+        self.training_config = dataclasses.replace(self.config, amp=self.numerics['amp'], threads=self.numerics.get('threads'))
 
     def _save_state(self, done: bool = False):
         self.run_dir.save_state(dict(generation=self.generation, done=done, rng=_rng_to_json(self.rng.getstate()),

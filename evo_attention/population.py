@@ -160,7 +160,7 @@ def _hooks(h, n: int, name: str) -> list:
 
 _OOM = tuple(e for e in (getattr(torch, 'OutOfMemoryError', None), getattr(torch.cuda, 'OutOfMemoryError', None)) if e is not None)
 
-# %% ../nbs/07c_population.ipynb #e550dc90
+# %% ../nbs/07c_population.ipynb #514d0ce1
 def train_together(genes: list,                  # genes (or ids), one per training
                    config: Config, data,
                    replicates: list|None = None, # the replicate of each training (default: 0 for all)
@@ -207,7 +207,7 @@ def _parts_that_fit(config, genes, vocab_size, idx) -> list:
     return [idx]
 
 
-# %% ../nbs/07c_population.ipynb #1fb7361d
+# %% ../nbs/07c_population.ipynb #304d0207
 class _Batch:
     "The trainings of one `train_together` call, and their results as they come."
     def __init__(self, jobs: list, inits: list, config: Config, data, steps, progress, on_result):
@@ -248,7 +248,7 @@ class _Batch:
                 if self.results[i] is None: self.alone(i, 'out of memory when trained together')
 
 
-# %% ../nbs/07c_population.ipynb #687aa11d
+# %% ../nbs/07c_population.ipynb #2573060d
 @patch
 def _groups(self: _Batch, part: list) -> tuple:
     "The trainings of `part` that go together, and their groups as index lists (each group runs one attention)."

@@ -54,10 +54,11 @@ def _settings_text(r: RunResults) -> str:
     return text + (f"; numerics: {_numerics_text(n)}" if n else '')
 
 def _numerics_text(n: dict) -> str:
-    "The run's numerics in words, e.g. 'fp32 on cpu (avx2, no AMX)'."
+    "The run's numerics in words, e.g. 'fp32 on cpu, 2 threads (AVX2, no AMX)'."
     cpu = n.get('cpu') or {}
     where = n.get('gpu') or (f"{cpu.get('capability')}, {'AMX' if cpu.get('amx') else 'no AMX'}" if cpu else '')
-    return f"{n.get('amp')} on {n.get('device')}" + (f" ({where})" if where else '')
+    threads = f", {n['threads']} threads" if n.get('threads') and n.get('device') == 'cpu' else ''
+    return f"{n.get('amp')} on {n.get('device')}{threads}" + (f" ({where})" if where else '')
 
 def _status(r: RunResults) -> str:
     c = r.config.get('config', {})

@@ -5,7 +5,7 @@
 # %% ../nbs/07_train.ipynb #4d48ca4b
 from __future__ import annotations
 import functools, hashlib, math, time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable
 import torch
@@ -19,7 +19,8 @@ from .memory import check_memory
 
 # %% auto #0
 __all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'resolve_amp', 'amp_dtype', 'numerics', 'native_bf16', 'evaluate',
-           'adamw', 'seeded_model', 'chunked_loss', 'Single', 'Job', 'training_record', 'fit', 'train_and_evaluate']
+           'adamw', 'seeded_model', 'chunked_loss', 'Single', 'Job', 'training_record', 'torch_threads', 'fit',
+           'train_and_evaluate']
 
 # %% ../nbs/07_train.ipynb #b8ba19ef
 def evaluation_seed(run_seed: int, gene: AttentionGene|str, replicate: int = 0) -> int:
@@ -52,7 +53,8 @@ def amp_dtype(config: Config, device: torch.device) -> torch.dtype|None:
 def numerics(config: Config, device: torch.device|str|None = None) -> dict:
     "A run's numerics, decided once when it starts and kept in its run folder: the autocast and the machine's offer."
     device = torch.device(device or config.device)
-    out = dict(amp=resolve_amp(config, device), device=device.type, torch=torch.__version__)
+    out = dict(amp=resolve_amp(config, device), device=device.type, threads=config.threads or torch.get_num_threads(),
+               torch=torch.__version__)
     if device.type == 'cpu': out['cpu'] = cpu_features()
     if device.type == 'cuda': out['gpu'] = torch.cuda.get_device_name(device)
     return out
@@ -75,7 +77,7 @@ def evaluate(model, data, config: Config, dtype=None) -> float:
     model.train()
     return (total / n).item()
 
-# %% ../nbs/07_train.ipynb #fb42dec6
+# %% ../nbs/07_train.ipynb #66676cee
 @functools.lru_cache(maxsize=None)
 def _cpu_fused_adamw() -> bool:
     "Whether this torch has AdamW's fused CPU kernel (torch >= 2.4)."
@@ -102,7 +104,7 @@ def chunked_loss(config: Config, device: torch.device) -> bool:
     return config.fast and not config.compile and device.type == 'cpu'
 
 
-# %% ../nbs/07_train.ipynb #a155f902
+# %% ../nbs/07_train.ipynb #40c86b0d
 class Single:
     "One `EvoTransformer` as a trainee of one model: `fit`'s interface around the model's own forward."
     def __init__(self, model, config: Config):
@@ -124,7 +126,7 @@ class Single:
         return loss[None]
 
 
-# %% ../nbs/07_train.ipynb #aa92652d
+# %% ../nbs/07_train.ipynb #6ef154d9
 @dataclass
 class Job:
     "One training inside `fit`: what it trains, its seed, and its hooks."
@@ -161,7 +163,7 @@ def training_record(job: Job, *,
                 amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
 
 
-# %% ../nbs/07_train.ipynb #04ac6dad
+# %% ../nbs/07_train.ipynb #ab94a4a5
 def _batches(data, config: Config, gens: dict, row: list) -> tuple:
     "Each model's batch, (M, B, T) twice: model j reads the batch of generator `row[j]` (one batch for all with paired seeds)."
     batches = [data.get_batch(config.batch_size, config.max_seq_len, g) for g in gens.values()]
@@ -173,8 +175,17 @@ def _bar(progress: bool, steps: int, desc: str):
     from tqdm.auto import tqdm
     return tqdm(total=steps, desc=desc, leave=False, unit='step')
 
+@contextmanager
+def torch_threads(n: int|None):
+    "Run the block with `n` torch threads (None: as it is), then restore: a CPU's results depend on its thread count."
+    before = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally:
+        if n: torch.set_num_threads(before)
 
-# %% ../nbs/07_train.ipynb #d9e5d873
+
+# %% ../nbs/07_train.ipynb #f8e3cf32
 def fit(trainee,                       # `Single` or a `Population`: M models
         jobs: list[Job],               # one per model, in the trainee's order
         config: Config, data,
@@ -185,6 +196,9 @@ def fit(trainee,                       # `Single` or a `Population`: M models
         t_start: float|None = None,    # perf_counter when the training began (default: now)
        ) -> list[dict]:
     "Train the M models of `trainee` on `data` and evaluate each: the training loop, for one model or many."
+    with torch_threads(config.threads): return _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
+
+def _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start) -> list[dict]:
     device, M = torch.device(config.device), len(jobs)
     steps, t_start = config.train_steps if steps is None else steps, t_start or time.perf_counter()
     gens = {s: torch.Generator(device=device).manual_seed(s) for s in dict.fromkeys(j.seed for j in jobs)}
@@ -241,7 +255,7 @@ def fit(trainee,                       # `Single` or a `Population`: M models
     return results
 
 
-# %% ../nbs/07_train.ipynb #c6c118db
+# %% ../nbs/07_train.ipynb #072b6dc3
 def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                        seed: int|None = None,      # default: training_seed(config, gene, replicate)
                        replicate: int = 0,

@@ -87,7 +87,7 @@ def test_resume_reuses_the_recorded_numerics(tmp_path):
     args = [*TINY, '--steps', '20', '--population', '2', '--elites', '1', '--finalists', '0', '--no-ablations', '--no-baseline']
     assert cli('evolve', *args, '--generations', '1', '--out', out).returncode == 0
     conf = json.loads((out / 'config.json').read_text())
-    assert conf['numerics']['amp'] == 'fp32' and conf['numerics']['device'] == 'cpu'
+    assert conf['numerics']['amp'] == 'fp32' and conf['numerics']['device'] == 'cpu' and conf['numerics']['threads'] >= 1
     conf['numerics']['amp'] = 'bf16'                      # as if the search had started where bf16 was chosen
     (out / 'config.json').write_text(json.dumps(conf))
     r = cli('evolve', *args, '--generations', '2', '--out', out, '--resume')
@@ -97,7 +97,7 @@ def test_resume_reuses_the_recorded_numerics(tmp_path):
     assert {h['amp'] for h in hist if h['generation'] == 1} == {'bfloat16'}      # resumed with the recorded choice
     assert json.loads((out / 'config.json').read_text())['numerics']['amp'] == 'bf16'
     rep = cli('report', out)
-    assert rep.returncode == 0 and 'numerics: bf16 on cpu' in rep.stdout
+    assert rep.returncode == 0 and 'numerics: bf16 on cpu, ' in rep.stdout
 
 def test_older_folder_without_numerics_records_them_on_resume(tmp_path):
     out = tmp_path / 'run'
@@ -109,3 +109,20 @@ def test_older_folder_without_numerics_records_them_on_resume(tmp_path):
     r = cli('evolve', *args, '--out', out, '--resume')
     assert r.returncode == 0, r.stderr
     assert json.loads((out / 'config.json').read_text())['numerics']['amp'] == 'fp32'
+
+def test_a_training_runs_with_its_config_threads_and_restores_them(one_thread):
+    import torch
+    from evo_attention.config import Config
+    from evo_attention.data import synthetic_task
+    from evo_attention.train import train_and_evaluate
+    cfg = Config(device='cpu', max_seq_len=16, d_model=32, n_heads=2, n_layers=1, batch_size=8, vocab_size=16,
+                 train_steps=10, eval_batch_size=16)
+    data = synthetic_task('induction', max_seq_len=16, vocab_size=16, n_train=256, n_valid=32)
+    seen = []
+    alone = train_and_evaluate('dot|softmax|none|fixed', cfg, data)                     # the process's 1 thread
+    torch.set_num_threads(2)
+    pinned = train_and_evaluate('dot|softmax|none|fixed', Config(**{**cfg.to_dict(), 'threads': 1}), data,
+                                on_log=lambda s, l: seen.append(torch.get_num_threads()))
+    assert set(seen) == {1} and torch.get_num_threads() == 2                              # pinned, then restored
+    assert pinned['perplexity'] == alone['perplexity'] and pinned['loss_curve'] == alone['loss_curve']
+    torch.set_num_threads(1)
