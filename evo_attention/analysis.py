@@ -17,90 +17,122 @@ from . import stats
 # %% auto #0
 __all__ = ['COMPONENTS', 'DISCRETE', 'discrete', 'RunResults', 'load_run', 'simulated_evaluate', 'search_baseline',
            'baseline_perplexity', 'genes_table', 'top_mechanisms', 'timeline', 'component_table', 'component_effects',
-           'top_share', 'diversity', 'baseline_comparison', 'finalists_table', 'ablations_table', 'verdicts',
+           'top_share', 'diversity', 'baseline_comparison', 'finalists_table', 'verdicts', 'ablations_table',
            'lineage_rows', 'winner', 'family_tree', 'lineage_mermaid', 'plot_evolution', 'plot_components',
            'plot_finalists', 'plot_ablations', 'plot_component_effects', 'plot_lineage']
 
-# %% ../nbs/10_analysis.ipynb #4a8d3b52
-COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout', 'position', 'kv_heads', 'ffn', 'norm', 'window')
-DISCRETE = COMPONENTS[:5]         # always compared; dropout is drawn from an interval, so it has no options to compare
+# %% ../nbs/10_analysis.ipynb #2ce0cd17
+COMPONENTS = ('similarity', 'normalization', 'gating', 'temperature', 'use_bias', 'dropout',
+              'position', 'kv_heads', 'ffn', 'norm', 'window')
+# always compared; dropout is drawn from an interval, so it has no options to compare
+DISCRETE = COMPONENTS[:5]
 
 def discrete(run, genes: pd.DataFrame|None = None) -> list[str]:
-    "The components whose options a run's tables compare: the original's five, and each added one (position, K/V heads, ...) the run varied (`genes`: its `genes_table`, if at hand)."
+    "The components whose options a run's tables compare."
     g = genes_table(run) if genes is None else genes
-    return [*DISCRETE, *(c for c in COMPONENTS[6:] if c in g and g[c].astype(str).nunique() > 1)]
+    varied = (c for c in COMPONENTS[6:] if c in g and g[c].astype(str).nunique() > 1)
+    return [*DISCRETE, *varied]
 
 @dataclass
 class RunResults:
     "The files of one run folder, read once (a file not written yet: empty, or None)."
     path: Path
-    config: dict                  # config.json: {'config': Config fields, 'search_space', 'data', 'version'}
-    history: pd.DataFrame         # one row per training; `role`: population, baseline, finalist or ablation
-    populations: list             # [{'generation': g, 'population': ranked rows}] of each finished generation
+    # config.json: {'config': Config fields, 'search_space', 'data', 'version'}
+    config: dict
+    # one row per training; `role`: population, baseline, finalist or ablation
+    history: pd.DataFrame
+    # [{'generation': g, 'population': ranked rows}] of each finished generation
+    populations: list
     summary: dict
-    finalists: dict|None = None   # finalists.json: the finalists and the baseline re-trained on fresh seeds
-    ablations: dict|None = None   # ablations.json: the winner's knock-outs
-    lineage: list|None = None     # lineage.json: every individual with its parents
+    # finalists.json: the finalists and the baseline re-trained on fresh seeds
+    finalists: dict|None = None
+    # ablations.json: the winner's knock-outs
+    ablations: dict|None = None
+    # lineage.json: every individual with its parents
+    lineage: list|None = None
 
+# %% ../nbs/10_analysis.ipynb #a578e3b5
 def _gene_columns(df: pd.DataFrame) -> pd.DataFrame:
     genes = [parse_gene(g) for g in df['gene']]
-    for c in COMPONENTS: df[c] = [field_value(g, c) for g in genes]     # a per-layer gene: 'softmax / sparsemax' where layers differ
+    # a per-layer gene: 'softmax / sparsemax' where layers differ
+    for c in COMPONENTS:
+        df[c] = [field_value(g, c) for g in genes]
     return df
 
 def _generations(pops: list) -> list[dict]:
-    "populations.json in either layout (older folders: one bare list per generation) as [{'generation', 'population'}]."
-    return [p if isinstance(p, dict) else {'generation': g, 'population': p} for g, p in enumerate(pops)]
+    "populations.json in either layout as [{'generation', 'population'}]."
+    return [p if isinstance(p, dict) else {'generation': g, 'population': p}
+            for g, p in enumerate(pops)]
 
 def load_run(path) -> RunResults:
     "Read a run folder (a partial one too: every file but config.json may still be missing)."
     run = RunFolder(path, create=False)
     if not run.exists('config.json'):
         why = 'does not exist' if not run.path.exists() else 'has no config.json'
-        raise FileNotFoundError(f"{run.path} is not a run folder (it {why}); a run folder is what `evo-attention evolve --out DIR` "
+        raise FileNotFoundError(f"{run.path} is not a run folder (it {why}); "
+                                f"a run folder is what `evo-attention evolve --out DIR` "
                                 f"or `Evolution(..., run_dir=DIR)` writes")
     hist = pd.DataFrame(run.read_history())
     if len(hist):
         hist['role'] = hist['role'].fillna('population') if 'role' in hist else 'population'
-        if 'replicate' not in hist: hist['replicate'] = 0
-        hist['perplexity'] = hist['perplexity'].astype(float).fillna(math.inf)   # null = diverged or failed
+        if 'replicate' not in hist:
+            hist['replicate'] = 0
+        # null = diverged or failed
+        hist['perplexity'] = hist['perplexity'].astype(float).fillna(math.inf)
         hist = _gene_columns(hist)
     read = lambda name, default=None: run.read_json(name) if run.exists(name) else default
-    return RunResults(run.path, run.read_json('config.json'), hist, _generations(read('populations.json', [])),
-                      read('summary.json', {}), read('finalists.json'), read('ablations.json'), read('lineage.json'))
+    return RunResults(run.path,
+                      run.read_json('config.json'),
+                      hist,
+                      _generations(read('populations.json', [])),
+                      read('summary.json', {}),
+                      read('finalists.json'),
+                      read('ablations.json'),
+                      read('lineage.json'))
 
-def _as_run(run) -> RunResults: return run if isinstance(run, RunResults) else load_run(run)
+def _as_run(run) -> RunResults:
+    return run if isinstance(run, RunResults) else load_run(run)
 
-# %% ../nbs/10_analysis.ipynb #280ba486
-def simulated_evaluate(effects: dict,             # {component: {option: relative effect on perplexity}}, e.g. {'normalization': {'sparsemax': -0.05}}
-                       base: float = 100.0,        # the perplexity of a gene without planted effects
-                       replicate_noise: float = 0.03,  # shared by every gene on one replicate (what paired seeds share)
-                       gene_noise: float = 0.01,   # a gene's own luck on one replicate
+# %% ../nbs/10_analysis.ipynb #3e9bbd10
+def simulated_evaluate(effects: dict,                # {component: {option: relative effect}}
+                       base: float = 100.0,           # perplexity without planted effects
+                       replicate_noise: float = 0.03, # shared by every gene on one replicate
+                       gene_noise: float = 0.01,      # a gene's own luck on one replicate
                       ):
-    "A stand-in for `train_and_evaluate` with planted effects and seeded noise: try a search, its statistics and its report in seconds."
-    def unit(*key) -> float: return int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], 'big') / 2**64
+    "A stand-in for `train_and_evaluate` with planted effects and seeded noise."
+    def unit(*key) -> float:
+        digest = hashlib.sha256(repr(key).encode()).digest()
+        return int.from_bytes(digest[:8], 'big') / 2**64
+
     def evaluate(gene, config, data, replicate=0, progress=False, **kw):
         gene = AttentionGene.from_id(gene) if isinstance(gene, str) else gene
         effect = sum(opts.get(getattr(gene, c), 0.0) for c, opts in effects.items())
-        ppl = (base * (1 + effect) * (1 + replicate_noise * (unit(replicate) - 0.5))
+        ppl = (base * (1 + effect)
+               * (1 + replicate_noise * (unit(replicate) - 0.5))
                * (1 + gene_noise * (unit(gene.id, replicate) - 0.5)))
         s = config.train_steps
-        return dict(gene=gene.id, perplexity=ppl, val_loss=math.log(ppl), train_loss=math.log(ppl), steps=s,
-                    tokens=s * config.batch_size * config.max_seq_len, loss_curve=[[s, math.log(ppl)]], seconds=0.0,
-                    train_seconds=0.0, tokens_per_sec=float('nan'), params=None, non_embedding_params=None,
-                    seed=replicate, replicate=replicate, status='ok', device='simulated', amp='fp32')
+        return dict(gene=gene.id, perplexity=ppl, val_loss=math.log(ppl), train_loss=math.log(ppl),
+                    steps=s, tokens=s * config.batch_size * config.max_seq_len,
+                    loss_curve=[[s, math.log(ppl)]],
+                    seconds=0.0, train_seconds=0.0, tokens_per_sec=float('nan'),
+                    params=None, non_embedding_params=None,
+                    seed=replicate, replicate=replicate, status='ok',
+                    device='simulated', amp='fp32')
     return evaluate
 
-# %% ../nbs/10_analysis.ipynb #a9179e86
-def _finite(x) -> bool: return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+# %% ../nbs/10_analysis.ipynb #32b6cc6a
+def _finite(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 def _mean(xs) -> float|None:
     xs = [float(x) for x in xs if _finite(x)]
     return statistics.fmean(xs) if xs else None
 
 def search_baseline(run) -> dict:
-    "The baseline's search perplexity per replicate (the finalist stage's fresh replicates, >= 1000, excluded)."
+    "The baseline's search perplexity per replicate (fresh replicates, >= 1000, excluded)."
     h = _as_run(run).history
-    if not len(h): return {}
+    if not len(h):
+        return {}
     b = h[(h['role'] == 'baseline') & (h['replicate'] < 1000)]
     return {int(r): float(p) for r, p in zip(b['replicate'], b['perplexity'])}
 
@@ -109,62 +141,83 @@ def baseline_perplexity(run) -> float|None:
     r = _as_run(run)
     return r.summary.get('baseline_perplexity') or _mean(search_baseline(r).values())
 
+# %% ../nbs/10_analysis.ipynb #3145ffbb
 def genes_table(run) -> pd.DataFrame:
-    "One row per gene searched: mean perplexity over replicates, its difference to the baseline, generation first seen, trainings."
+    "One row per gene searched: mean perplexity, difference to the baseline, generation, trainings."
     r = _as_run(run)
     cols = ['gene', 'perplexity', 'perplexity_std', 'diff', 'generation', 'trainings', *COMPONENTS]
     h = r.history
     h = h[h['role'] == 'population'].copy() if len(h) else h
-    if not len(h): return pd.DataFrame(columns=cols)
+    if not len(h):
+        return pd.DataFrame(columns=cols)
     base, bmean = search_baseline(r), baseline_perplexity(r)
-    def diff(p, rep):                # paired with the baseline's training on the same replicate when there is one
+    # paired with the baseline's training on the same replicate when there is one
+    def diff(p, rep):
         b = base.get(int(rep)) if _finite(base.get(int(rep))) else bmean
         return math.nan if b is None else p - b
     h['diff'] = [diff(p, rep) for p, rep in zip(h['perplexity'], h['replicate'])]
-    g = h.groupby('gene', sort=False).agg(perplexity=('perplexity', 'mean'), perplexity_std=('perplexity', 'std'),
-                                          diff=('diff', 'mean'), generation=('generation', 'min'),
-                                          trainings=('perplexity', 'size')).reset_index()
+    g = (h.groupby('gene', sort=False)
+          .agg(perplexity=('perplexity', 'mean'),
+               perplexity_std=('perplexity', 'std'),
+               diff=('diff', 'mean'),
+               generation=('generation', 'min'),
+               trainings=('perplexity', 'size'))
+          .reset_index())
     g = _gene_columns(g)
-    return g.sort_values(['perplexity', 'generation'], kind='stable').reset_index(drop=True)[cols]
+    return (g.sort_values(['perplexity', 'generation'], kind='stable')
+             .reset_index(drop=True)[cols])
 
 def top_mechanisms(run, n: int = 10) -> pd.DataFrame:
     "The `n` best genes of the search: rank, gene, perplexity, generation found."
     t = genes_table(run).head(n)
     t.insert(0, 'rank', range(1, len(t) + 1))
-    return t[['rank', 'gene', 'perplexity', 'perplexity_std', 'generation', 'trainings']].set_index('rank')
+    cols = ['rank', 'gene', 'perplexity', 'perplexity_std', 'generation', 'trainings']
+    return t[cols].set_index('rank')
 
-# %% ../nbs/10_analysis.ipynb #2ff7442a
+# %% ../nbs/10_analysis.ipynb #9502b9ff
 def timeline(run) -> pd.DataFrame:
-    "Per generation: the best individual, the best so far, and the improvement over the baseline (search perplexities)."
+    "Per generation: the best individual, the best so far, and the improvement over the baseline."
     r = _as_run(run)
     base = baseline_perplexity(r)
     rows, best_so_far = [], math.inf
     for gen in r.populations:
         g = gen['generation']
         done = [i for i in gen['population'] if _finite(i['perplexity'])]
-        if not done: continue
+        if not done:
+            continue
         b = min(done, key=lambda i: i['perplexity'])
         best_so_far = min(best_so_far, b['perplexity'])
-        rows.append(dict(generation=g, best_perplexity=b['perplexity'], mechanism=b['gene'], best_so_far=best_so_far,
-                         new_best=b['perplexity'] <= best_so_far and (g == 0 or b.get('generation', g) == g),
-                         improvement_pct=100 * (base - best_so_far) / base if base else None))
+        new_best = b['perplexity'] <= best_so_far and (g == 0 or b.get('generation', g) == g)
+        improvement_pct = 100 * (base - best_so_far) / base if base else None
+        rows.append(dict(generation=g, best_perplexity=b['perplexity'], mechanism=b['gene'],
+                         best_so_far=best_so_far, new_best=new_best,
+                         improvement_pct=improvement_pct))
     return pd.DataFrame(rows).set_index('generation') if rows else pd.DataFrame()
 
 def component_table(run, component: str, top: int = 10, confidence: float = 0.95) -> pd.DataFrame:
-    "For each option of `component`: genes tried, how many of the `top` best hold it, the best perplexity, and the mean difference to the baseline with its interval."
-    if component not in COMPONENTS: raise ValueError(f"component {component!r} is not one of {', '.join(COMPONENTS)}")
+    "For each option of `component`: genes tried, in the `top` best, best, mean difference."
+    if component not in COMPONENTS:
+        raise ValueError(f"component {component!r} is not one of {', '.join(COMPONENTS)}")
     g = genes_table(run)
     g = g.assign(**{component: g[component].astype(str)})
     eff = stats.option_effects(g, [component], 'diff', confidence).set_index('option')
     t = pd.DataFrame(index=pd.Index(eff.index, name=component))
     t['tried'] = eff['genes']
-    t[f'in_top_{top}'] = g.head(top).groupby(component).size().reindex(t.index).fillna(0).astype(int)
-    t['best'] = g[g['perplexity'].map(math.isfinite)].groupby(component)['perplexity'].min().reindex(t.index)
-    for c in ('mean_diff', 'ci_low', 'ci_high'): t[c] = eff[c]
+    t[f'in_top_{top}'] = (g.head(top)
+                          .groupby(component)
+                          .size()
+                          .reindex(t.index)
+                          .fillna(0)
+                          .astype(int))
+    finished = g[g['perplexity'].map(math.isfinite)]
+    t['best'] = finished.groupby(component)['perplexity'].min().reindex(t.index)
+    for c in ('mean_diff', 'ci_low', 'ci_high'):
+        t[c] = eff[c]
     return t.sort_values(['mean_diff', 'best'], na_position='last')
 
+# %% ../nbs/10_analysis.ipynb #3716df5e
 def component_effects(run, confidence: float = 0.95) -> pd.DataFrame:
-    "Every discrete component's options in one table: (component, option) -> tried, best, mean difference to the baseline and interval."
+    "Every discrete component's options in one table, indexed by (component, option)."
     cs = discrete(run)
     ts = [component_table(run, c, confidence=confidence).drop(columns='in_top_10') for c in cs]
     return pd.concat(ts, keys=cs, names=['component', 'option'])
@@ -173,178 +226,257 @@ def top_share(run, k: int = 5) -> pd.DataFrame:
     "Share of the `k` best genes holding each option, for every discrete component."
     genes = genes_table(run)
     g = genes.head(k)
-    rows = [dict(component=c, option=str(o), share=n / len(g), count=n) for c in discrete(run, genes) for o, n in g[c].value_counts().items()]
+    rows = [dict(component=c, option=str(o), share=n / len(g), count=n)
+            for c in discrete(run, genes)
+            for o, n in g[c].value_counts().items()]
     cols = ['component', 'option', 'share', 'count']
-    return pd.DataFrame(rows, columns=cols).sort_values(['component', 'share'], ascending=[True, False]).set_index(['component', 'option'])
+    return (pd.DataFrame(rows, columns=cols)
+              .sort_values(['component', 'share'], ascending=[True, False])
+              .set_index(['component', 'option']))
 
+# %% ../nbs/10_analysis.ipynb #486bf1ae
 def diversity(run) -> pd.DataFrame:
-    "Per generation: population size, unique genes and mechanisms (4-field), perplexity range and spread."
+    "Per generation: population size, unique genes and mechanisms, perplexity range and spread."
     rows = []
     for gen in _as_run(run).populations:
         pop = gen['population']
         p = [i['perplexity'] for i in pop if _finite(i['perplexity'])]
-        rows.append(dict(generation=gen['generation'], size=len(pop), unique_genes=len({i['gene'] for i in pop}),
+        rows.append(dict(generation=gen['generation'],
+                         size=len(pop),
+                         unique_genes=len({i['gene'] for i in pop}),
                          unique_mechanisms=len({'|'.join(i['gene'].split('|')[:4]) for i in pop}),
-                         best=min(p, default=None), worst=max(p, default=None), spread=(max(p) - min(p)) if p else None))
+                         best=min(p, default=None),
+                         worst=max(p, default=None),
+                         spread=(max(p) - min(p)) if p else None))
     return pd.DataFrame(rows).set_index('generation') if rows else pd.DataFrame()
 
 def baseline_comparison(run) -> pd.DataFrame:
-    "The baseline against the best, top-5, top-10 and all searched genes (search perplexities: the best is biased low by selection)."
+    "The baseline against the best, top-5, top-10 and all searched genes (search perplexities)."
     r = _as_run(run)
     g = genes_table(r)
     fin = g[g['perplexity'].map(math.isfinite)]['perplexity']
     base = baseline_perplexity(r)
-    rows = [('baseline (' + (r.summary.get('baseline_gene') or ('not run yet' if r.config['config'].get('baseline', True) else 'not run')) + ')', base),
-            ('best evolved (' + (g['gene'].iloc[0] if len(g) else '-') + ')', fin.min() if len(fin) else None),
-            ('top 5 mean', fin.head(5).mean()), ('top 10 mean', fin.head(10).mean()), ('all genes mean', fin.mean())]
+    base_gene = (r.summary.get('baseline_gene')
+                 or ('not run yet' if r.config['config'].get('baseline', True) else 'not run'))
+    best_gene = g['gene'].iloc[0] if len(g) else '-'
+    rows = [('baseline (' + base_gene + ')', base),
+            ('best evolved (' + best_gene + ')', fin.min() if len(fin) else None),
+            ('top 5 mean', fin.head(5).mean()),
+            ('top 10 mean', fin.head(10).mean()),
+            ('all genes mean', fin.mean())]
     t = pd.DataFrame(rows, columns=['', 'perplexity']).set_index('')
-    t['vs_baseline_pct'] = [100 * (base - p) / base if base and p is not None and p == p else None for p in t['perplexity']]
+    t['vs_baseline_pct'] = [100 * (base - p) / base if base and p is not None and p == p else None
+                            for p in t['perplexity']]
     return t
 
-# %% ../nbs/10_analysis.ipynb #c649e8f8
-_STAT_COLS = ('n', 'mean_diff', 'mean_diff_pct', 'ci_low', 'ci_high', 'p_value', 'p_holm', 'verdict')
+# %% ../nbs/10_analysis.ipynb #8bda467a
+_STAT_COLS = ('n', 'mean_diff', 'mean_diff_pct', 'ci_low', 'ci_high', 'p_value', 'p_holm',
+              'verdict')
 
 def _comparisons(stage: dict, baseline: list, others: dict, names: dict) -> tuple[dict, bool]:
-    "The stage's comparison rows by key of `others` (`names`: key -> names a row may carry); recomputed when the file lacks some."
+    "The stage's comparison rows by key of `others`; recomputed when the file lacks some."
     rows = stage.get('comparisons') or []
     found = {k: next((c for c in rows if c.get('name') in ns), None) for k, ns in names.items()}
-    if others and all(found.values()): return found, False
-    if not baseline or not others: return {}, False
+    if others and all(found.values()):
+        return found, False
+    if not baseline or not others:
+        return {}, False
     done = stats.compare(baseline, others)
     return {k: c for k, c in zip(others, done)}, True
 
 def finalists_table(run) -> pd.DataFrame:
-    "The finalist stage: each finalist and the baseline re-trained on fresh seeds; each finalist's difference to the baseline with its interval, p-values and verdict."
-    cols = ['gene', 'role', 'search_rank', 'search_perplexity', 'replicates', 'final_perplexity', 'final_ci_low', 'final_ci_high',
-            'mean_diff', 'mean_diff_pct', 'ci_low', 'ci_high', 'p_value', 'p_holm', 'verdict', 'stopped_early']
+    "The finalist stage: each finalist and the baseline re-trained on fresh seeds, compared."
+    cols = ['gene', 'role', 'search_rank', 'search_perplexity', 'replicates',
+            'final_perplexity', 'final_ci_low', 'final_ci_high',
+            'mean_diff', 'mean_diff_pct', 'ci_low', 'ci_high', 'p_value', 'p_holm', 'verdict',
+            'stopped_early']
     f = _as_run(run).finalists
-    if not f or not f.get('genes'): return pd.DataFrame(columns=cols)
+    if not f or not f.get('genes'):
+        return pd.DataFrame(columns=cols)
     base = next((g for g in f['genes'] if g['role'] == 'baseline'), None)
     fins = {i: g for i, g in enumerate(f['genes']) if g['role'] != 'baseline'}
-    comps, _ = _comparisons(f, base['perplexities'] if base else [], {i: g['perplexities'] for i, g in fins.items()},
+    comps, _ = _comparisons(f,
+                            base['perplexities'] if base else [],
+                            {i: g['perplexities'] for i, g in fins.items()},
                             {i: (g['gene'],) for i, g in fins.items()})
     rows = []
     for i, g in enumerate(f['genes']):
         n, m, lo, hi = stats.t_interval(g['perplexities'])
         c = comps.get(i, {})
         verdict = 'reference' if g['role'] == 'baseline' else c.get('verdict') or 'not compared yet'
-        rows.append(dict(gene=g['gene'], role=g['role'], search_rank=g.get('search_rank'), search_perplexity=g.get('search_perplexity'),
+        rows.append(dict(gene=g['gene'], role=g['role'],
+                         search_rank=g.get('search_rank'),
+                         search_perplexity=g.get('search_perplexity'),
                          replicates=n, final_perplexity=m, final_ci_low=lo, final_ci_high=hi,
-                         **{k: c.get(k) for k in _STAT_COLS if k not in ('n', 'verdict')}, verdict=verdict,
+                         **{k: c.get(k) for k in _STAT_COLS if k not in ('n', 'verdict')},
+                         verdict=verdict,
                          stopped_early=bool(g.get('stopped_early'))))
     return pd.DataFrame(rows, columns=cols).astype({'search_rank': 'Int64', 'replicates': int})
 
-_KO_WORDS = {'worse': 'helped (removing it hurts)', 'better': 'hurt (removing it helps)'}
-
-def ablations_table(run) -> pd.DataFrame:
-    "The winner's knock-outs: each component set back to the baseline's value; effect = knock-out − winner (positive: the component helped)."
-    cols = ['component', 'change', 'gene', 'replicates', 'perplexity', 'effect', 'effect_pct', 'ci_low', 'ci_high', 'p_value', 'p_holm', 'verdict']
-    a = _as_run(run).ablations
-    if not a or not a.get('knockouts'): return pd.DataFrame(columns=cols)
-    kos = dict(enumerate(a['knockouts']))
-    comps, _ = _comparisons(a, a.get('winner_perplexities') or [], {i: k['perplexities'] for i, k in kos.items()},
-                            {i: (k['gene'], k['component'], f"{k['component']}: {k['from']} → {k['to']}") for i, k in kos.items()})
-    rows = []
-    for i, k in kos.items():
-        n, m, _, _ = stats.t_interval(k['perplexities'])
-        c = comps.get(i, {})
-        v = c.get('verdict')
-        rows.append(dict(component=k['component'], change=f"{k['from']} → {k['to']}", gene=k['gene'], replicates=n, perplexity=m,
-                         effect=c.get('mean_diff'), effect_pct=c.get('mean_diff_pct'), ci_low=c.get('ci_low'), ci_high=c.get('ci_high'),
-                         p_value=c.get('p_value'), p_holm=c.get('p_holm'),
-                         verdict=_KO_WORDS.get(v, 'no detectable effect at this budget') if v else 'not compared yet'))
-    return pd.DataFrame(rows, columns=cols)
-
-def _fmt_num(x, spec: str = '.2f') -> str: return '–' if not _finite(x) else format(x, spec)
+# %% ../nbs/10_analysis.ipynb #8388d1ba
+def _fmt_num(x, spec: str = '.2f') -> str:
+    return '–' if not _finite(x) else format(x, spec)
 
 def _interval_words(c: dict, confidence: float = 0.95) -> str:
-    lo_hi = f"{100 * confidence:g}% interval [{_fmt_num(c.get('ci_low'), '+.2f')}, {_fmt_num(c.get('ci_high'), '+.2f')}]" if _finite(c.get('ci_low')) else 'no interval (fewer than 2 pairs)'
+    if _finite(c.get('ci_low')):
+        lo, hi = _fmt_num(c.get('ci_low'), '+.2f'), _fmt_num(c.get('ci_high'), '+.2f')
+        lo_hi = f"{100 * confidence:g}% interval [{lo}, {hi}]"
+    else:
+        lo_hi = 'no interval (fewer than 2 pairs)'
     p = f"Holm-adjusted p = {_fmt_p(c.get('p_holm'))}" if _finite(c.get('p_holm')) else 'no test'
     return f"{lo_hi}, {p}"
 
-def _fmt_p(p) -> str: return '–' if not _finite(p) else '<0.001' if p < 0.001 else f'{p:.3f}'
+def _fmt_p(p) -> str:
+    return '–' if not _finite(p) else '<0.001' if p < 0.001 else f'{p:.3f}'
 
-_PHRASE = {'better': 'is better than', 'worse': 'is worse than', stats.NO_DIFFERENCE: 'shows no detectable difference at this budget from'}
+_PHRASE = {'better': 'is better than',
+           'worse': 'is worse than',
+           stats.NO_DIFFERENCE: 'shows no detectable difference at this budget from'}
 
 def verdicts(run) -> list[str]:
     "The finalist stage's conclusions, one sentence per finalist, in words."
     t = finalists_table(run)
     base = t[t['role'] == 'baseline']
-    bname, bppl = (base['gene'].iloc[0], base['final_perplexity'].iloc[0]) if len(base) else ('(not trained yet)', None)
+    if len(base):
+        bname, bppl = base['gene'].iloc[0], base['final_perplexity'].iloc[0]
+    else:
+        bname, bppl = '(not trained yet)', None
     out = []
     for c in t[t['role'] != 'baseline'].to_dict('records'):
-        early = ' It was stopped early, clearly worse than the best finalist.' if c['stopped_early'] else ''
+        early = (' It was stopped early, clearly worse than the best finalist.'
+                 if c['stopped_early'] else '')
         if not _finite(c['mean_diff']):
-            out.append(f"{c['gene']}: {c['verdict']} ({c['replicates']} fresh-seed trainings so far).{early}"); continue
-        out.append(f"{c['gene']} {_PHRASE.get(c['verdict'], c['verdict'])} the baseline {bname}: perplexity "
-                   f"{_fmt_num(c['final_perplexity'])} vs {_fmt_num(bppl)}, difference {_fmt_num(c['mean_diff'], '+.2f')} "
-                   f"({_fmt_num(c['mean_diff_pct'], '+.1f')}%), {_interval_words(c)}, over {c['replicates']} fresh seeds.{early}")
+            out.append(f"{c['gene']}: {c['verdict']} "
+                       f"({c['replicates']} fresh-seed trainings so far).{early}")
+            continue
+        out.append(f"{c['gene']} {_PHRASE.get(c['verdict'], c['verdict'])} the baseline {bname}: "
+                   f"perplexity {_fmt_num(c['final_perplexity'])} vs {_fmt_num(bppl)}, "
+                   f"difference {_fmt_num(c['mean_diff'], '+.2f')} "
+                   f"({_fmt_num(c['mean_diff_pct'], '+.1f')}%), "
+                   f"{_interval_words(c)}, over {c['replicates']} fresh seeds.{early}")
     return out
 
-# %% ../nbs/10_analysis.ipynb #97a4f6b7
+# %% ../nbs/10_analysis.ipynb #966f1706
+_KO_WORDS = {'worse': 'helped (removing it hurts)', 'better': 'hurt (removing it helps)'}
+
+def ablations_table(run) -> pd.DataFrame:
+    "The winner's knock-outs: each component set back to the baseline's value, and its effect."
+    cols = ['component', 'change', 'gene', 'replicates', 'perplexity', 'effect', 'effect_pct',
+            'ci_low', 'ci_high', 'p_value', 'p_holm', 'verdict']
+    a = _as_run(run).ablations
+    if not a or not a.get('knockouts'):
+        return pd.DataFrame(columns=cols)
+    kos = dict(enumerate(a['knockouts']))
+    names = {i: (k['gene'], k['component'], f"{k['component']}: {k['from']} → {k['to']}")
+             for i, k in kos.items()}
+    comps, _ = _comparisons(a,
+                            a.get('winner_perplexities') or [],
+                            {i: k['perplexities'] for i, k in kos.items()},
+                            names)
+    rows = []
+    for i, k in kos.items():
+        n, m, _, _ = stats.t_interval(k['perplexities'])
+        c = comps.get(i, {})
+        v = c.get('verdict')
+        verdict = (_KO_WORDS.get(v, 'no detectable effect at this budget') if v
+                   else 'not compared yet')
+        rows.append(dict(component=k['component'], change=f"{k['from']} → {k['to']}",
+                         gene=k['gene'], replicates=n, perplexity=m,
+                         effect=c.get('mean_diff'), effect_pct=c.get('mean_diff_pct'),
+                         ci_low=c.get('ci_low'), ci_high=c.get('ci_high'),
+                         p_value=c.get('p_value'), p_holm=c.get('p_holm'),
+                         verdict=verdict))
+    return pd.DataFrame(rows, columns=cols)
+
+# %% ../nbs/10_analysis.ipynb #5b502c42
 def lineage_rows(run) -> list[dict]:
     "lineage.json, or (older run folders) the same rows derived from populations.json."
     r = _as_run(run)
-    if r.lineage is not None: return r.lineage
-    return [dict(generation=gen['generation'], gene=p['gene'], parents=list(p.get('parents') or []),
-                 operator='elite' if p.get('generation', gen['generation']) < gen['generation'] else p.get('operator'),
-                 perplexity=p['perplexity'], status=p.get('status'), role='population')
+    if r.lineage is not None:
+        return r.lineage
+    return [dict(generation=gen['generation'],
+                 gene=p['gene'],
+                 parents=list(p.get('parents') or []),
+                 operator=('elite' if p.get('generation', gen['generation']) < gen['generation']
+                           else p.get('operator')),
+                 perplexity=p['perplexity'],
+                 status=p.get('status'),
+                 role='population')
             for gen in r.populations for p in gen['population']]
 
 def winner(run) -> str|None:
-    "The gene the run concludes with: the best finalist on fresh seeds (as the finalist stage chose it), else the search's best."
+    "The gene the run concludes with: the best finalist on fresh seeds, else the search's best."
     r = _as_run(run)
-    if r.ablations and r.ablations.get('winner'): return r.ablations['winner']
-    if r.finalists and (r.finalists.get('summary') or {}).get('winner'): return r.finalists['summary']['winner']
+    if r.ablations and r.ablations.get('winner'):
+        return r.ablations['winner']
+    if r.finalists and (r.finalists.get('summary') or {}).get('winner'):
+        return r.finalists['summary']['winner']
     t = finalists_table(r)
     t = t[(t['role'] == 'finalist') & t['final_perplexity'].map(_finite)]
-    if len(t): return t.sort_values('final_perplexity', kind='stable')['gene'].iloc[0]
-    if r.summary.get('best_gene'): return r.summary['best_gene']
+    if len(t):
+        return t.sort_values('final_perplexity', kind='stable')['gene'].iloc[0]
+    if r.summary.get('best_gene'):
+        return r.summary['best_gene']
     g = genes_table(r)
     return g['gene'].iloc[0] if len(g) else None
 
+# %% ../nbs/10_analysis.ipynb #dab334dc
 def family_tree(run, gene: str|None = None) -> tuple[dict, list]:
-    "`gene`'s (default: the winner's) ancestors back to generation 0: nodes {(birth generation, gene): row} and edges (parent, child, operator)."
+    "`gene`'s (default: the winner's) ancestors back to generation 0: nodes and edges."
     rows = {(x['generation'], x['gene']): x for x in lineage_rows(run)
             if x.get('role', 'population') == 'population' and x.get('generation') is not None}
     gene = gene or winner(run)
     seen = [g for g, gid in rows if gid == gene]
-    if not seen: return {}, []
-    def born(g, gid):                 # an elite is the same individual as in the generation before: follow it back
-        while rows[(g, gid)]['operator'] == 'elite' and (g - 1, gid) in rows: g -= 1
+    if not seen:
+        return {}, []
+    # an elite is the same individual as in the generation before: follow it back
+    def born(g, gid):
+        while rows[(g, gid)]['operator'] == 'elite' and (g - 1, gid) in rows:
+            g -= 1
         return (g, gid)
     nodes, edges, todo = {}, [], [(born(max(seen), gene), max(seen))]
     while todo:
-        key, last = todo.pop()                    # `last`: the latest generation this individual is followed from
-        if key in nodes: continue
+        # `last`: the latest generation this individual is followed from
+        key, last = todo.pop()
+        if key in nodes:
+            continue
         nodes[key] = dict(rows[key], last=last)
         for p in rows[key].get('parents') or []:
             if (key[0] - 1, p) in rows:
                 pk = born(key[0] - 1, p)
-                edges.append((pk, key, rows[key]['operator'])); todo.append((pk, key[0] - 1))
+                edges.append((pk, key, rows[key]['operator']))
+                todo.append((pk, key[0] - 1))
     return dict(sorted(nodes.items())), edges
 
-def _gens(key, node) -> str: return f"gen {key[0]}" + (f"–{node['last']}" if node['last'] > key[0] else '')
+# %% ../nbs/10_analysis.ipynb #bdd1f0d1
+def _gens(key, node) -> str:
+    return f"gen {key[0]}" + (f"–{node['last']}" if node['last'] > key[0] else '')
 
-def _short(gene: str) -> str: return '|'.join(gene.split('|')[:4])     # the mechanism: similarity|normalization|gating|temperature
+# the mechanism: similarity|normalization|gating|temperature
+def _short(gene: str) -> str:
+    return '|'.join(gene.split('|')[:4])
 
 def lineage_mermaid(run, gene: str|None = None) -> str:
-    "Mermaid source of the winner's (or `gene`'s) family tree: one node per ancestor (short gene, generations alive, search perplexity)."
+    "Mermaid source of the winner's (or `gene`'s) family tree: one node per ancestor."
     nodes, edges = family_tree(run, gene)
-    if not nodes: return 'flowchart TD\n  none["no finished generation yet"]'
+    if not nodes:
+        return 'flowchart TD\n  none["no finished generation yet"]'
     ids = {k: f'n{i}' for i, k in enumerate(nodes)}
     lines = ['flowchart TD']
     for k, x in nodes.items():
-        label = f"{_short(k[1])}<br/>{_gens(k, x)} · {_fmt_num(x['perplexity'])}".replace('"', '#quot;')
+        label = f"{_short(k[1])}<br/>{_gens(k, x)} · {_fmt_num(x['perplexity'])}"
+        label = label.replace('"', '#quot;')
         lines.append(f'  {ids[k]}["{label}"]')
     lines += [f'  {ids[p]} -->|{op}| {ids[c]}' for p, c, op in edges]
-    lines.append(f'  style {ids[max(nodes)]} stroke-width:3px')   # the winner: the latest-born node of its own tree
+    # the winner: the latest-born node of its own tree
+    lines.append(f'  style {ids[max(nodes)]} stroke-width:3px')
     return '\n'.join(lines)
 
-# %% ../nbs/10_analysis.ipynb #967c32f9
+# %% ../nbs/10_analysis.ipynb #fc15cc42
 def _axes(ax, figsize):
     "`ax`, or new axes on a pyplot figure (so a notebook shows it)."
-    if ax is not None: return ax
+    if ax is not None:
+        return ax
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=figsize)[1]
 
@@ -357,17 +489,25 @@ def plot_evolution(run, ax=None):
     h = r.history
     if len(h):
         h = h[(h['role'] == 'population') & h['perplexity'].map(math.isfinite)]
-        if len(h): sns.stripplot(data=h, x='generation', y='perplexity', hue='normalization', ax=ax, alpha=0.7, native_scale=True)
+        if len(h):
+            sns.stripplot(data=h, x='generation', y='perplexity', hue='normalization', ax=ax,
+                          alpha=0.7, native_scale=True)
     tl = timeline(r)
-    if len(tl): ax.plot(tl.index, tl['best_so_far'], 'k-o', label='best so far', zorder=5)
+    if len(tl):
+        ax.plot(tl.index, tl['best_so_far'], 'k-o', label='best so far', zorder=5)
     base = baseline_perplexity(r)
-    if base: ax.axhline(base, color='grey', ls='--', label=f'baseline {base:.2f}')
+    if base:
+        ax.axhline(base, color='grey', ls='--', label=f'baseline {base:.2f}')
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(title='Evolution of validation perplexity (search)', xlabel='generation', ylabel='validation perplexity')
-    if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0))
+    ax.set(title='Evolution of validation perplexity (search)',
+           xlabel='generation',
+           ylabel='validation perplexity')
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     ax.figure.tight_layout()
     return ax
 
+# %% ../nbs/10_analysis.ipynb #4a56b055
 def plot_components(run, fig=None):
     "Search perplexity distribution of every option, one panel per component."
     import matplotlib.pyplot as plt, seaborn as sns
@@ -380,23 +520,29 @@ def plot_components(run, fig=None):
         order = g.groupby(c)['perplexity'].min().sort_values().index.tolist() if len(g) else None
         sns.boxplot(data=g, x=c, y='perplexity', ax=ax, order=order, color='lightsteelblue')
         sns.stripplot(data=g, x=c, y='perplexity', ax=ax, order=order, color='k', size=3)
-        ax.set(title=c, xlabel=''); ax.tick_params(axis='x', rotation=30)
+        ax.set(title=c, xlabel='')
+        ax.tick_params(axis='x', rotation=30)
     fig.tight_layout()
     return fig
 
+# %% ../nbs/10_analysis.ipynb #a277f009
 def _interval_plot(ax, labels, mean, low, high, colors=None, title='', xlabel=''):
     "Horizontal points with interval bars (a missing interval: the point alone), a line at 0."
     y = np.arange(len(labels))[::-1]
     for yi, m, lo, hi, col in zip(y, mean, low, high, colors or ['C0'] * len(labels)):
-        if not _finite(m): continue
+        if not _finite(m):
+            continue
         err = [[m - lo], [hi - m]] if _finite(lo) and _finite(hi) else None
         ax.errorbar([m], [yi], xerr=err, fmt='o', color=col, capsize=4, ms=6)
     ax.axvline(0, color='grey', ls='--', lw=1)
-    ok = [(m, lo, hi) for m, lo, hi in zip(mean, low, high) if _finite(m) and _finite(lo) and _finite(hi)]
-    if len(ok) >= 3:                  # a few very wide intervals (2 genes, 2 replicates) would squash the rest: cut them at the edge
+    ok = [(m, lo, hi) for m, lo, hi in zip(mean, low, high)
+          if _finite(m) and _finite(lo) and _finite(hi)]
+    # a few very wide intervals (2 genes, 2 replicates) would squash the rest: cut them at the edge
+    if len(ok) >= 3:
         w = float(np.median([hi - lo for _, lo, hi in ok]))
         ms = [m for m in mean if _finite(m)]
-        left, right = max(min(lo for _, lo, _ in ok), min(ms) - 3 * w), min(max(hi for _, _, hi in ok), max(ms) + 3 * w)
+        left = max(min(lo for _, lo, _ in ok), min(ms) - 3 * w)
+        right = min(max(hi for _, _, hi in ok), max(ms) + 3 * w)
         left, right = min(left, 0), max(right, 0)
         if w > 0 and any(lo < left or hi > right for _, lo, hi in ok):
             pad = 0.05 * (right - left)
@@ -405,41 +551,55 @@ def _interval_plot(ax, labels, mean, low, high, colors=None, title='', xlabel=''
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.set(title=title, xlabel=xlabel)
-    if not any(map(_finite, mean)): ax.text(0.5, 0.5, 'nothing to show yet', transform=ax.transAxes, ha='center', color='grey')
+    if not any(map(_finite, mean)):
+        ax.text(0.5, 0.5, 'nothing to show yet', transform=ax.transAxes, ha='center', color='grey')
     ax.figure.tight_layout()
     return ax
 
+# %% ../nbs/10_analysis.ipynb #f3575790
 _VERDICT_COLOR = {'better': 'tab:green', 'worse': 'tab:red'}
 
 def plot_finalists(run, ax=None):
-    "Each finalist's perplexity difference to the baseline on fresh seeds, with its interval (left of 0: better)."
+    "Each finalist's perplexity difference to the baseline on fresh seeds, with its interval."
     t = finalists_table(run)
     t = t[t['role'] != 'baseline']
     ax = _axes(ax, (7, 1.2 + 0.45 * max(len(t), 1)))
-    return _interval_plot(ax, [f"{_short(g)}\n{v}" for g, v in zip(t['gene'], t['verdict'])], list(t['mean_diff']),
-                          list(t['ci_low']), list(t['ci_high']), [_VERDICT_COLOR.get(v, 'tab:blue') for v in t['verdict']],
-                          'Finalists vs the baseline (fresh seeds)', 'perplexity difference to the baseline (lower is better)')
+    labels = [f"{_short(g)}\n{v}" for g, v in zip(t['gene'], t['verdict'])]
+    colors = [_VERDICT_COLOR.get(v, 'tab:blue') for v in t['verdict']]
+    title = 'Finalists vs the baseline (fresh seeds)'
+    xlabel = 'perplexity difference to the baseline (lower is better)'
+    return _interval_plot(ax, labels, list(t['mean_diff']), list(t['ci_low']), list(t['ci_high']),
+                          colors, title, xlabel)
 
 def plot_ablations(run, ax=None):
-    "Each knock-out's perplexity difference to the winner with its interval (right of 0: the component helped)."
+    "Each knock-out's perplexity difference to the winner, with its interval."
     t = ablations_table(run)
     ax = _axes(ax, (7, 1.2 + 0.45 * max(len(t), 1)))
-    col = ['tab:green' if v.startswith('helped') else 'tab:red' if v.startswith('hurt') else 'tab:blue' for v in t['verdict']]
-    return _interval_plot(ax, [f"{c}: {ch}" for c, ch in zip(t['component'], t['change'])], list(t['effect']),
-                          list(t['ci_low']), list(t['ci_high']), col, "Knock-outs of the winner's components",
-                          'perplexity of the knock-out − the winner (right: the component helped)')
+    labels = [f"{c}: {ch}" for c, ch in zip(t['component'], t['change'])]
+    colors = ['tab:green' if v.startswith('helped')
+              else 'tab:red' if v.startswith('hurt')
+              else 'tab:blue'
+              for v in t['verdict']]
+    title = "Knock-outs of the winner's components"
+    xlabel = 'perplexity of the knock-out − the winner (right: the component helped)'
+    return _interval_plot(ax, labels, list(t['effect']), list(t['ci_low']), list(t['ci_high']),
+                          colors, title, xlabel)
 
 def plot_component_effects(run, ax=None):
-    "Every option's mean search perplexity difference to the baseline with its interval (descriptive: the search does not randomise)."
+    "Every option's mean search perplexity difference to the baseline, with its interval."
     t = component_effects(run).reset_index()
     ax = _axes(ax, (7, 1.2 + 0.3 * max(len(t), 1)))
     comps = list(dict.fromkeys(t['component']))
-    return _interval_plot(ax, [f"{c}: {o} ({n})" for c, o, n in zip(t['component'], t['option'], t['tried'])], list(t['mean_diff']),
-                          list(t['ci_low']), list(t['ci_high']), [f'C{comps.index(c)}' for c in t['component']],
-                          'Options over the whole search vs the baseline (genes tried)', 'mean perplexity difference to the baseline')
+    labels = [f"{c}: {o} ({n})" for c, o, n in zip(t['component'], t['option'], t['tried'])]
+    colors = [f'C{comps.index(c)}' for c in t['component']]
+    title = 'Options over the whole search vs the baseline (genes tried)'
+    xlabel = 'mean perplexity difference to the baseline'
+    return _interval_plot(ax, labels, list(t['mean_diff']), list(t['ci_low']), list(t['ci_high']),
+                          colors, title, xlabel)
 
+# %% ../nbs/10_analysis.ipynb #3bec1641
 def plot_lineage(run, gene: str|None = None, ax=None):
-    "The winner's family tree drawn with matplotlib (the same tree as `lineage_mermaid`, for offline reports)."
+    "The winner's family tree drawn with matplotlib (the same tree as `lineage_mermaid`)."
     nodes, edges = family_tree(run, gene)
     gens = sorted({k[0] for k in nodes})
     width = max([sum(k[0] == g for k in nodes) for g in gens] or [1])
@@ -447,19 +607,32 @@ def plot_lineage(run, gene: str|None = None, ax=None):
     pos = {}
     for g in gens:
         row = [k for k in nodes if k[0] == g]
-        for i, k in enumerate(row): pos[k] = ((i + 0.5) / len(row), -g)      # each node in the middle of its own slot
+        # each node in the middle of its own slot
+        for i, k in enumerate(row):
+            pos[k] = ((i + 0.5) / len(row), -g)
     for p, c, op in edges:
-        ax.annotate('', xy=pos[c], xytext=pos[p], arrowprops=dict(arrowstyle='->', color='grey', shrinkA=16, shrinkB=16))
-        ax.text((pos[p][0] + pos[c][0]) / 2, (pos[p][1] + pos[c][1]) / 2, op, fontsize=7, color='grey', ha='center', va='center',
+        ax.annotate('', xy=pos[c], xytext=pos[p],
+                    arrowprops=dict(arrowstyle='->', color='grey', shrinkA=16, shrinkB=16))
+        middle = ((pos[p][0] + pos[c][0]) / 2, (pos[p][1] + pos[c][1]) / 2)
+        ax.text(*middle, op, fontsize=7, color='grey', ha='center', va='center',
                 bbox=dict(fc='white', ec='none', alpha=0.8, pad=0.5))
     for k, x in nodes.items():
         win = k == max(nodes)
-        ax.text(*pos[k], f"{_short(k[1])}\n{_gens(k, x)} · {_fmt_num(x['perplexity'])}", ha='center', va='center', fontsize=8,
-                bbox=dict(boxstyle='round', fc='#fff3cd' if win else '#eef2f7', ec='black' if win else '#8aa', lw=2 if win else 1))
-    ax.set_xlim(0, 1); ax.set_ylim(-(max(gens, default=0)) - 0.6, 0.6)
-    ax.set_yticks([-g for g in gens], [f'gen {g}' for g in gens], fontsize=8); ax.set_xticks([])
-    for s in ('top', 'right', 'bottom', 'left'): ax.spines[s].set_visible(False)
-    ax.set_title(f"Family tree of {_short(max(nodes)[1])}" if nodes else 'Family tree: no finished generation yet')
-    if not nodes: ax.set_yticks([])
+        box = dict(boxstyle='round',
+                   fc='#fff3cd' if win else '#eef2f7',
+                   ec='black' if win else '#8aa',
+                   lw=2 if win else 1)
+        ax.text(*pos[k], f"{_short(k[1])}\n{_gens(k, x)} · {_fmt_num(x['perplexity'])}",
+                ha='center', va='center', fontsize=8, bbox=box)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-(max(gens, default=0)) - 0.6, 0.6)
+    ax.set_yticks([-g for g in gens], [f'gen {g}' for g in gens], fontsize=8)
+    ax.set_xticks([])
+    for s in ('top', 'right', 'bottom', 'left'):
+        ax.spines[s].set_visible(False)
+    ax.set_title(f"Family tree of {_short(max(nodes)[1])}" if nodes
+                 else 'Family tree: no finished generation yet')
+    if not nodes:
+        ax.set_yticks([])
     ax.figure.tight_layout()
     return ax
