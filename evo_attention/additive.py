@@ -74,19 +74,19 @@ class AdditiveScores(torch.autograd.Function):
         dv = g.sum((0, 2, 3)).unsqueeze(-1) - 2 * gr.sum(0).squeeze(1)       # Σ_ij g (1 - 2r): (H, d)
         return da * w, db * w, dv, None, None
 
-# %% ../nbs/01b_additive.ipynb #fa952112
-TILE_NUMBERS = 2 ** 22   # numbers in one tile (16 MiB in fp32): the fastest on a 2-core CPU at the cpu preset's shapes
+# %% ../nbs/01b_additive.ipynb #f37feb47
+TILE_NUMBERS = 2 ** 22   # numbers in one tile (16 MiB in fp32): few tiles (each costs a dozen ops), still in a CPU's cache
 EXP_RANGE = 40.0         # |a|, |b| up to this keep e^{2a} e^{2b} finite and nonzero in fp32 (e^{±160} overflows)
 
 def tile_rows(B: int, H: int, T: int, S: int, d: int, tile_numbers: int = TILE_NUMBERS) -> int:
-    "Query rows per tile: as many as fit in `tile_numbers` numbers and in one (B, H, T, S) score map; at least one."
-    return max(1, min(T, min(tile_numbers, B * H * T * S) // (B * H * S * d)))
+    "Query rows per tile: as many as fit in `tile_numbers` numbers (at least one, at most T)."
+    return max(1, min(T, tile_numbers // (B * H * S * d)))
 
 def additive_scores(a: torch.Tensor,      # (B, H, T, d): the queries' projections W_q q
                     b: torch.Tensor,      # (B, H, S, d): the keys' projections W_k k
                     v: torch.Tensor,      # (H, d): each head's scoring vector
                     causal: bool = False, # 0 for the keys after their query; the tiles above the diagonal skipped
-                    tile_numbers: int = TILE_NUMBERS,   # at most this many numbers per tile (and never more than a score map)
+                    tile_numbers: int = TILE_NUMBERS,   # at most this many numbers per tile (at least one query row)
                    ) -> torch.Tensor:
     "vᵀ tanh(a_i + b_j), (B, H, T, S), in fp32 tiles: memory O(B·H·T·S) instead of O(B·H·T·S·d)."
     if max(a.detach().abs().max(), b.detach().abs().max()) > EXP_RANGE:   # e^{2a} could overflow: the plain path
