@@ -44,7 +44,8 @@ def option_genes() -> list[str]:
 
 def worker(src: str, arg: str) -> subprocess.Popen:
     env = {**os.environ, 'PYTHONPATH': src}
-    return subprocess.Popen([sys.executable, '-c', WORKER, arg], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, '-c', WORKER, arg], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                            cwd=src)   # `python -c` puts the working directory first on sys.path: `src` itself
 
 def ask(w, gene, steps) -> list[float]:
     w.stdin.write(json.dumps([gene, steps]) + '\n'); w.stdin.flush()
