@@ -74,9 +74,9 @@ class AdditiveScores(torch.autograd.Function):
         dv = g.sum((0, 2, 3)).unsqueeze(-1) - 2 * gr.sum(0).squeeze(1)       # Σ_ij g (1 - 2r): (H, d)
         return da * w, db * w, dv, None, None
 
-# %% ../nbs/01b_additive.ipynb #f37feb47
+# %% ../nbs/01b_additive.ipynb #dc0ce8c4
 TILE_NUMBERS = 2 ** 22   # numbers in one tile (16 MiB in fp32): few tiles (each costs a dozen ops), still in a CPU's cache
-EXP_RANGE = 40.0         # |a|, |b| up to this keep e^{2a} e^{2b} finite and nonzero in fp32 (e^{±160} overflows)
+EXP_RANGE = 40.0         # |a|, |b| up to this keep e^{2a}, e^{2b} finite and normal in fp32 (a product past them: tanh = ±1)
 
 def tile_rows(B: int, H: int, T: int, S: int, d: int, tile_numbers: int = TILE_NUMBERS) -> int:
     "Query rows per tile: as many as fit in `tile_numbers` numbers (at least one, at most T)."
