@@ -1,27 +1,34 @@
-"""Training-step speed per gene: reference path vs fast path, same shapes.
+"""Training-step speed and memory per gene: this project's path beside a plain eager PyTorch model.
 
 Prints, per gene and path: ms per training step (forward + backward + clipping + AdamW, as
 `train_and_evaluate` runs it: the fast path on a CPU makes the output layer's loss in chunks),
-training tokens/s, peak GPU memory (CUDA only), and the fast/reference speed ratio; then the
-geometric mean of the ratios. The paths of one gene alternate step by step, so a busy machine
-slows both alike; the load average is printed.
+training tokens/s, and with --memory the peak memory of a step (CUDA: max_memory_allocated; CPU:
+how far a fresh process's peak RSS, VmHWM, rises over two steps); then, per path, the geometric
+mean of its speedup over the baseline path. Paths: `plain` (benchmarks/plain_eager.py: nn.Linear
+projections, the whole additive tensor, F.softmax, default AdamW), `reference` (this project,
+`fast=False`), `fast` (this project's default). The paths of one gene alternate step by step on the
+same batch and seed, so a busy machine slows them alike; the load average is printed.
 
-    python benchmarks/step_time.py                                   # all similarities x all normalizations, CPU
-    python benchmarks/step_time.py --genes 'dot|softmax|none|fixed' 'dot|sparsemax|output_gate|learned'
-    python benchmarks/step_time.py --device cuda --steps 50          # on a GPU (AMP per Config.amp='auto')
+    python benchmarks/step_time.py --genes 'dot|softmax|none|fixed' 'dot|sparsemax|output_gate|learned' 'additive|relu_norm|highway|adaptive'
+    python benchmarks/step_time.py --memory --seq-len 512 --paths fast --genes 'dot|relu_norm|highway|adaptive' 'additive|relu_norm|highway|adaptive'
+    python benchmarks/step_time.py --paths reference,fast          # every similarity x normalization
+    python benchmarks/step_time.py --device cuda --steps 50        # on a GPU (AMP per Config.amp='auto')
 """
-import argparse, dataclasses, itertools, math, os, time
+import argparse, dataclasses, itertools, json, math, os, subprocess, sys, time
 from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
-from evo_attention import Config, build_model, count_params
+from evo_attention import Config, build_model
+from evo_attention.gene import AttentionGene
 from evo_attention.options import SIMILARITIES, NORMALIZATIONS
 from evo_attention.train import adamw, amp_dtype
 from evo_attention.fused_loss import final_hidden, linear_cross_entropy
+from plain_eager import plain_step
 
-def make_step(gene, cfg, fast):
-    "One training step of `gene`'s model on the given path, as a function of a batch (B, T+1)."
-    dev = torch.device(cfg.device)
+def make_step(gene, cfg, path):
+    "One training step of `gene`'s model on `path` ('plain', 'reference' or 'fast'), as a function of a batch (B, T+1)."
+    if path == 'plain': return plain_step(AttentionGene.from_id(gene), cfg)[0]
+    fast, dev = path == 'fast', torch.device(cfg.device)
     torch.manual_seed(0)
     model = build_model(gene, cfg, fast=fast).to(dev)
     fwd = torch.compile(model) if cfg.compile else model
@@ -40,44 +47,75 @@ def make_step(gene, cfg, fast):
         return loss
     return step
 
+def batch(cfg):
+    "The benchmark's batch: seeded random tokens (B, T+1)."
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.max_seq_len + 1), generator=g).to(cfg.device)
+
 def step_times(gene, cfg, paths, steps, warmup):
-    "Median ms per step of each path, the paths alternating step by step; and peak GPU memory per path (CUDA)."
-    dev = torch.device(cfg.device)
-    x = torch.randint(cfg.vocab_size, (cfg.batch_size, cfg.max_seq_len + 1), device=dev)
-    runs = {p: make_step(gene, cfg, p == 'fast') for p in paths}
-    times, peak = {p: [] for p in paths}, {p: float('nan') for p in paths}
+    "Median ms per step of each path, the paths alternating step by step."
+    x, runs = batch(cfg), {p: make_step(gene, cfg, p) for p in paths}
+    times = {p: [] for p in paths}
     for i in range(warmup + steps):
         for p, step in runs.items():
-            if dev.type == 'cuda': torch.cuda.synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
+            if x.is_cuda: torch.cuda.synchronize()
             t0 = time.perf_counter()
             step(x).item()
-            if dev.type == 'cuda': torch.cuda.synchronize(dev); peak[p] = torch.cuda.max_memory_allocated(dev) / 2**20
             if i >= warmup: times[p].append(time.perf_counter() - t0)
-    return {p: (sorted(t)[len(t) // 2] * 1000, peak[p]) for p, t in times.items()}
+    return {p: sorted(t)[len(t) // 2] * 1000 for p, t in times.items()}
 
-def main():
+def _rss(field):
+    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(field)) * 1024
+
+def peak_one(gene, cfg, path, steps=2):
+    "Peak memory of `steps` training steps in bytes: CUDA max_memory_allocated, or the rise of this process's VmHWM (CPU)."
+    x, step = batch(cfg), make_step(gene, cfg, path)
+    if x.is_cuda: torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+    else: base = _rss('VmRSS:')
+    for _ in range(steps): step(x).item()
+    return torch.cuda.max_memory_allocated() - base if x.is_cuda else _rss('VmHWM:') - base
+
+def peak(gene, cfg, path, threads):
+    "`peak_one` in a fresh process (a process's peak RSS never falls)."
+    arg = json.dumps(dict(gene=gene, cfg=cfg.to_dict(), path=path, threads=threads))
+    r = subprocess.run([sys.executable, __file__, '--peak-one', arg], capture_output=True, text=True)
+    if r.returncode: raise RuntimeError(r.stderr[-2000:])
+    return int(r.stdout.split()[-1])
+
+def parse():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--genes', nargs='*', help='gene ids (default: every similarity x normalization, no gate, fixed temperature)')
     p.add_argument('--device', default='cpu'); p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--seq-len', type=int, default=128); p.add_argument('--vocab-size', type=int, default=10000)
     p.add_argument('--steps', type=int, default=5); p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--paths', default='reference,fast'); p.add_argument('--compile', action='store_true')
-    a = p.parse_args()
+    p.add_argument('--paths', default='plain,fast', help="comma-separated, of plain, reference, fast; the first is the baseline")
+    p.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
+    p.add_argument('--memory', action='store_true', help='also the peak memory of each path, each in a fresh process')
+    p.add_argument('--compile', action='store_true'); p.add_argument('--peak-one', help=argparse.SUPPRESS)
+    return p.parse_args()
+
+def main():
+    a = parse()
+    torch.set_num_threads(a.threads)
+    if a.peak_one:
+        d = json.loads(a.peak_one)
+        print(peak_one(d['gene'], Config.from_dict(d['cfg']), d['path'])); return
     genes = a.genes or [f'{s}|{n}|none|fixed' for s, n in itertools.product(SIMILARITIES.names(), NORMALIZATIONS.searchable())]
     cfg = Config(vocab_size=a.vocab_size, max_seq_len=a.seq_len, batch_size=a.batch_size, device=a.device, compile=a.compile)
+    paths = a.paths.split(',')
     print(f"device={a.device} torch={torch.__version__} threads={torch.get_num_threads()} batch={a.batch_size} seq={a.seq_len} "
-          f"vocab={a.vocab_size} amp={amp_dtype(cfg, torch.device(a.device))} steps={a.steps}")
-    print(f"{'gene':42s} {'path':9s} {'ms/step':>9s} {'tokens/s':>10s} {'peak MiB':>9s} {'speedup':>8s}  load")
-    ratios = []
+          f"vocab={a.vocab_size} amp={amp_dtype(cfg, torch.device(a.device))} steps={a.steps} (median) warmup={a.warmup}")
+    print(f"{'gene':40s} {'path':9s} {'ms/step':>9s} {'tokens/s':>9s} {'peak MiB':>9s} {'vs ' + paths[0]:>9s}  load")
+    ratios = {p: [] for p in paths[1:]}
     for g in genes:
-        res = step_times(g, cfg, a.paths.split(','), a.steps, a.warmup)
-        ref = res.get('reference', (None,))[0]
-        for path, (ms, peak) in res.items():
-            sp = f"{ref / ms:7.2f}x" if ref and path != 'reference' else ''
-            if sp: ratios.append(ref / ms)
-            print(f"{g:42s} {path:9s} {ms:9.1f} {cfg.batch_size * cfg.max_seq_len / ms * 1000:10.0f} {peak:9.0f} {sp:>8s}  {os.getloadavg()[0]:.1f}", flush=True)
-    if ratios: print(f"geometric mean fast/reference speedup over {len(ratios)} genes: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}x")
-    m = build_model(genes[0], cfg)
-    print('parameters (first gene):', count_params(m))
+        ms = step_times(g, cfg, paths, a.steps, a.warmup)
+        for p in paths:
+            mem = peak(g, cfg, p, a.threads) / 2**20 if a.memory else float('nan')
+            r = ms[paths[0]] / ms[p]
+            if p != paths[0]: ratios[p].append(r)
+            print(f"{g:40s} {p:9s} {ms[p]:9.1f} {cfg.batch_size * cfg.max_seq_len / ms[p] * 1000:9.0f} {mem:9.0f} {r:8.2f}x  "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+    for p, rs in ratios.items():
+        print(f"geometric mean speedup of {p} over {paths[0]} ({len(rs)} genes): {math.exp(sum(map(math.log, rs)) / len(rs)):.2f}x")
 
 if __name__ == '__main__': main()

@@ -60,11 +60,12 @@ class EvoAttention(nn.Module):
             elif bias is None: y = F.scaled_dot_product_attention(qd * tau, kd, v, is_causal=True, scale=1.0, dropout_p=p)
             else: y = F.scaled_dot_product_attention(qd * tau, kd, v, attn_mask=_causal_bias(bias, T), scale=1.0, dropout_p=p)
         else:
-            if not pos.rotates: s = self.similarity(q, k)
+            scores = getattr(self.similarity, 'causal_scores', self.similarity)   # may skip the keys the mask hides
+            if not pos.rotates: s = scores(q, k)
             elif type(self.similarity).as_dot is not Similarity.as_dot:   # rotate what meets in the dot product
                 qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
                 s = qd @ kd.transpose(-2, -1)
-            else: s = self.similarity(*pos.rotate(q, k))
+            else: s = scores(*pos.rotate(q, k))
             s = s * tau                                             # (B, H, T, T)
             if bias is not None: s = s + bias
             future = _future_mask(T, x.device)

@@ -10,6 +10,7 @@ import torch
 from .gene import AttentionGene, SearchSpace, _COMPONENTS
 from .layers import LayerGenes, LayerSpace, parse_gene
 from .options import TEMPERATURES, make_similarity
+from .additive import tile_rows
 from .normalizations import make_normalization
 from .modern import make_gating
 from .attention import EvoAttention
@@ -76,7 +77,7 @@ def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
     B, E, T, C, H, L = (config.batch_size, config.eval_batch_size, config.max_seq_len,
                         config.d_model, config.n_heads, config.n_layers)
     hs, amp = C // H, _amp(config, device)
-    act, half = (3, 2) if amp else (4, 4)                 # bytes per number: residual stream, 16-bit-able tensors
+    act = 3 if amp else 4                                 # bytes per number of the residual stream
     P = param_count(config, gene, V)
     fused = _fused(config, gene)
     maps_train = not fused or (device.type == 'cpu' and gene.dropout > 0)   # CPU: dropout takes the plain path
@@ -89,11 +90,11 @@ def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
              activations=B * T * act * (L * (C * (12 + gate) + ffn) + 6 * C),
              bias=4 * per_map * T * T * (L + 2),
              scores=4 * B * H * T * T * (kept * L + (10 if sparse else 3)) + T * T if maps_train else 0,
-             additive=B * H * T * T * hs * half * (2.5 * L + 1) if gene.similarity == 'additive' else 0,
+             additive=_additive(B, H, T, hs) + 4 * B * H * T * T + 8 * B * T * C * L if gene.similarity == 'additive' else 0,
              logits=B * T * V * (16 + 2 * amp))
     ev = dict(logits=E * T * V * (9 + 2 * amp), activations=E * T * C * act * 6,
               scores=4 * E * H * T * T * (11 if sparse else 4) if not fused else 0,
-              additive=E * H * T * T * hs * half * 2.5 if gene.similarity == 'additive' else 0,
+              additive=_additive(E, H, T, hs) + 8 * E * T * C if gene.similarity == 'additive' else 0,
               bias=4 * ({'fox': E * H, 'alibi': H}.get(gene.position, 1 if gene.window != 'full' else 0)) * T * T * 2)
     t['evaluation'] = sum(ev.values())
     t = {k: int(v) for k, v in t.items()}
@@ -102,6 +103,10 @@ def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
     t['per_model'] = max(t['training_step'], t['evaluation_step'])
     t['evaluation_parts'] = {k: int(v) for k, v in ev.items()}
     return t
+
+def _additive(B: int, H: int, T: int, hs: int) -> int:
+    "Bytes of one tile of the additive scores (fp32): `tile_rows` query rows × T keys × d_head, for B·H heads."
+    return 4 * B * H * T * hs * tile_rows(B, H, T, T, hs)
 
 def _ffn_width(config, gene: AttentionGene) -> float:
     "Numbers per token the feed-forward layer keeps for the backward pass (the MLP: 8C)."
@@ -227,7 +232,7 @@ def _explain(config, est: dict, free: int) -> str:
     B, E, T, C, L = config.batch_size, config.eval_batch_size, config.max_seq_len, config.d_model, config.n_layers
     smaller_eval = "Lower eval_batch_size (smaller evaluation batches give the same perplexity)"
     why = {  # term: (the setting, what the memory holds, what to do)
-        'additive': (f"max_seq_len={T} with the additive similarity", "B·H·T·T·d_head additive scores",
+        'additive': (f"max_seq_len={T} with the additive similarity", "a B·H·T·T score gradient and a tile of the additive scores",
                      "Lower max_seq_len or batch_size, or leave 'additive' out of the search space"),
         'scores': (f"max_seq_len={T} with {g.normalization} attention", "B·H·T·T attention maps",
                    "Lower max_seq_len or batch_size (softmax with a dot, multiplicative or cosine similarity keeps no T·T maps on a GPU)"),
@@ -239,7 +244,7 @@ def _explain(config, est: dict, free: int) -> str:
                         "Lower batch_size or max_seq_len"),
         'parameters': (f"vocab_size={V} with d_model={C} and n_layers={L}", f"{est['params']:,} parameters, their gradients and AdamW's state",
                        "Lower vocab_size, d_model or n_layers"),
-        'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} and the additive similarity", "E·H·T·T·d_head additive scores", smaller_eval),
+        'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} and the additive similarity", "a tile of the additive scores", smaller_eval),
         'eval_scores': (f"eval_batch_size={E} with max_seq_len={T} and {g.normalization} attention", "E·H·T·T attention maps", smaller_eval),
         'eval_bias': (f"eval_batch_size={E} with max_seq_len={T} and the {g.position} position", "E·H·T·T score biases", smaller_eval),
         'eval_logits': (f"eval_batch_size={E} with vocab_size={V} × max_seq_len={T}", "E·T·V logits in fp32", smaller_eval),

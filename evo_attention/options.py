@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .sparsemax import sparsemax
+from .additive import additive_scores
 
 # %% auto #0
 __all__ = ['SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES', 'Registry', 'Similarity', 'FunctionSimilarity',
@@ -87,16 +88,17 @@ class MultiplicativeSimilarity(Similarity):
 
 @SIMILARITIES.register('additive')
 class AdditiveSimilarity(Similarity):
-    "Bahdanau's vᵀ tanh(W_q q + W_k k), per head. Memory B·H·T·T·hs: hs times that of dot attention."
+    "Bahdanau's vᵀ tanh(W_q q + W_k k), per head, computed in tiles (`additive_scores`): memory B·H·T·T, as dot attention."
     def __init__(self, n_heads, d_head):
         super().__init__(n_heads, d_head)
         self.Wq = nn.Parameter(torch.randn(n_heads, d_head, d_head) / math.sqrt(d_head))  # (H, hs, hs)
         self.Wk = nn.Parameter(torch.randn(n_heads, d_head, d_head) / math.sqrt(d_head))  # (H, hs, hs)
         self.v = nn.Parameter(torch.randn(n_heads, d_head))                               # (H, hs)
-    def forward(self, q, k):
-        a, b = q @ self.Wq, k @ self.Wk                         # (B, H, T, hs)
-        h = torch.tanh(a.unsqueeze(3) + b.unsqueeze(2))          # (B, H, T, T, hs)
-        return torch.einsum('bhijd,hd->bhij', h, self.v)         # (B, H, T, T)
+    def forward(self, q, k):                                   # (B, H, T, hs) x2 -> (B, H, T, T)
+        return additive_scores(q @ self.Wq, k @ self.Wk, self.v)
+    def causal_scores(self, q, k):
+        "The scores on and below the diagonal, 0 above it: the tiles wholly above it are not computed."
+        return additive_scores(q @ self.Wq, k @ self.Wk, self.v, causal=True)
 
 @SIMILARITIES.register('cosine')
 class CosineSimilarity(Similarity):
