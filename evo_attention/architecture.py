@@ -8,18 +8,11 @@ import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .options import Registry
+from .options import KV_HEADS, FFNS, NORMS, WINDOWS
 
 # %% auto #0
-__all__ = ['KV_HEADS', 'FFNS', 'NORMS', 'WINDOWS', 'mha', 'gqa', 'mqa', 'kv_heads', 'expand_kv', 'MLP', 'swiglu_hidden', 'SwiGLU',
-           'MixtureOfExperts', 'make_ffn', 'RMSNorm', 'layernorm', 'rmsnorm', 'make_norm', 'full', 'sliding',
-           'window_mask']
-
-# %% ../nbs/02d_architecture.ipynb #d4ea5fea
-KV_HEADS = Registry('kv_heads')
-FFNS     = Registry('ffn')
-NORMS    = Registry('norm')
-WINDOWS  = Registry('window')
+__all__ = ['mha', 'gqa', 'mqa', 'kv_heads', 'expand_kv', 'MLP', 'swiglu_hidden', 'swiglu_act', 'SwiGLU', 'MixtureOfExperts',
+           'make_ffn', 'RMSNorm', 'layernorm', 'rmsnorm', 'make_norm', 'full', 'sliding', 'window_mask']
 
 # %% ../nbs/02d_architecture.ipynb #78ee33d8
 @KV_HEADS.register('mha')
@@ -50,7 +43,7 @@ def expand_kv(t: torch.Tensor, n_heads: int) -> torch.Tensor:
     return t if r == 1 else t.repeat_interleave(r, dim=1)
 
 # %% ../nbs/02d_architecture.ipynb #289191b7
-@FFNS.register('gelu')
+@FFNS.register('gelu', activation=F.gelu, memory=lambda d_model, top_k: 8 * d_model)
 class MLP(nn.Module):
     "Position-wise feed-forward: Linear(d, 4d) → GELU → Linear(4d, d) → dropout."
     def __init__(self, d_model: int, dropout: float):
@@ -65,7 +58,13 @@ def swiglu_hidden(d_model: int) -> int:
     "SwiGLU's hidden width with the GELU MLP's parameter count: round((8d² + 4d) / (3d + 2))."
     return round((8 * d_model ** 2 + 4 * d_model) / (3 * d_model + 2))
 
-@FFNS.register('swiglu', searchable=False)
+def swiglu_act(h):
+    "SiLU(g) ⊙ u of h = [g, u]: SwiGLU's activation between its two linears."
+    g, u = h.chunk(2, dim=-1)
+    return F.silu(g) * u
+
+@FFNS.register('swiglu', searchable=False, activation=swiglu_act,
+               memory=lambda d_model, top_k: 4 * swiglu_hidden(d_model))   # gate and up (2h), SiLU and product
 class SwiGLU(nn.Module):
     "W₂(SiLU(W_g x) ⊙ W_u x) → dropout, hidden width `swiglu_hidden(d)`: the GELU MLP's parameters."
     def __init__(self, d_model: int, dropout: float):
@@ -73,11 +72,11 @@ class SwiGLU(nn.Module):
         h = swiglu_hidden(d_model)
         self.fc, self.proj, self.drop = nn.Linear(d_model, 2 * h), nn.Linear(h, d_model), nn.Dropout(dropout)
     def forward(self, x):
-        g, u = self.fc(x).chunk(2, dim=-1)                          # (..., h) each
-        return self.drop(self.proj(F.silu(g) * u))                 # (..., C)
+        return self.drop(self.proj(swiglu_act(self.fc(x))))        # (..., 2h) -> (..., C)
 
 # %% ../nbs/02d_architecture.ipynb #b39e3da1
-@FFNS.register('moe', searchable=False)
+@FFNS.register('moe', searchable=False, stacks=False,   # routing gathers each model's own tokens
+               memory=lambda d_model, top_k: top_k * 10 * d_model + d_model)   # k experts' hidden layers
 class MixtureOfExperts(nn.Module):
     "E GELU MLPs and a linear router: each token to its top-k experts, mixed by renormalised router probabilities; no capacity limit."
     def __init__(self, d_model: int, dropout: float, n_experts: int = 4, top_k: int = 2):
@@ -106,9 +105,7 @@ class MixtureOfExperts(nn.Module):
 # %% ../nbs/02d_architecture.ipynb #96b647f6
 def make_ffn(name: str, d_model: int, dropout: float, moe_experts: int = 4, moe_top_k: int = 2) -> nn.Module:
     "Instantiate feed-forward option `name`: `f(d_model, dropout)`, and a mixture of experts with `moe_experts` and `moe_top_k`."
-    f = FFNS[name]
-    if isinstance(f, type) and issubclass(f, MixtureOfExperts): return f(d_model, dropout, moe_experts, moe_top_k)
-    return f(d_model, dropout)
+    return FFNS.build(name, d_model, dropout, n_experts=moe_experts, top_k=moe_top_k)
 
 # %% ../nbs/02d_architecture.ipynb #8bfbef7d
 class RMSNorm(nn.Module):
@@ -130,14 +127,14 @@ def rmsnorm(d_model: int) -> nn.Module:
 
 def make_norm(name: str, d_model: int) -> nn.Module:
     "Instantiate norm option `name`."
-    return NORMS[name](d_model)
+    return NORMS.build(name, d_model)
 
 # %% ../nbs/02d_architecture.ipynb #07433aba
 @functools.lru_cache(maxsize=32)
 def _sliding_mask(T: int, size: int, device) -> torch.Tensor:
     return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)   # True where j <= i - size
 
-@WINDOWS.register('full')
+@WINDOWS.register('full', masks=False)
 def full(T: int, size: int, device=None) -> torch.Tensor|None:
     "Every earlier key: nothing blocked beyond the causal mask."
     return None

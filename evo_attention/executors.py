@@ -42,7 +42,7 @@ def run_jobs(evo, jobs: list, extra: dict,
     local = any(own.values())                  # trainings with hooks run here or in worker processes
     if c.executor == 'ray' and not local:
         from evo_attention.ray_executor import ray_jobs
-        yield from ray_jobs(evo, jobs, extra)
+        yield from ray_jobs(evo, jobs, extra, failed=failed_result, is_oom=is_out_of_memory)
     elif c.together and not local and len(jobs) > 1 and evo.evaluate is train_and_evaluate: yield from _together_jobs(evo, jobs, extra)
     elif c.workers > 1 and len(jobs) > 1: yield from _pool_jobs(evo, jobs, extra, own)
     else:

@@ -8,16 +8,15 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace, InitVar
 from . import options
-from .position import POSITIONS
-from .architecture import KV_HEADS, FFNS, NORMS, WINDOWS
+from .options import COMPONENTS
+# the option chapters: importing them registers every built-in option
+from . import normalizations, similarities, position, architecture, temperatures, gates
 
 # %% auto #0
-__all__ = ['ORIGINAL_OPTIONS', 'AttentionGene', 'SearchSpace']
+__all__ = ['ORIGINAL_OPTIONS', 'AttentionGene', 'gene_fields', 'SearchSpace']
 
 # %% ../nbs/03_gene.ipynb #d3a7dc37
-_COMPONENTS = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
-               'gating': options.GATINGS, 'temperature': options.TEMPERATURES, 'position': POSITIONS,
-               'kv_heads': KV_HEADS, 'ffn': FFNS, 'norm': NORMS, 'window': WINDOWS}
+_COMPONENTS = COMPONENTS   # every component's registry, in field order: declared once, in `options`
 # The original EvoAttention's options (2016–2019 mechanisms). Registries have grown since; this is the space a search
 # over "the original's options" means, and what a saved space that left a component open (None) meant.
 ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine'],
@@ -25,7 +24,7 @@ ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine
                         gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'],
                         position=['learned'])
 # components added after the six canonical fields: in an id only when not at their default, as `key=value`
-_EXTRAS = {'position': 'learned', 'kv_heads': 'mha', 'ffn': 'gelu', 'norm': 'layernorm', 'window': 'full'}
+_EXTRAS = {c: reg.default for c, reg in list(COMPONENTS.items())[4:]}   # position, kv_heads, ffn, norm, window
 # The architecture components (kv_heads, ffn, norm, window) are not in ORIGINAL_OPTIONS: a space that leaves them open
 # (None) searches their searchable options, only the defaults unless an option opts in, and saves nothing for them.
 # the original's names for fields (and `gene_dict` keys) that are spelled differently here
@@ -57,18 +56,19 @@ class _OptionList:
 @dataclass(frozen=True)
 class AttentionGene:
     "One attention mechanism (six fields and the position component) and the architecture around it, named by a canonical id."
-    similarity: str = 'dot'          # how queries meet keys: options.SIMILARITIES
-    normalization: str = 'softmax'   # scores -> weights: options.NORMALIZATIONS
-    gating: str = 'none'             # gate around attention: options.GATINGS
-    temperature: str = 'fixed'       # score scale: options.TEMPERATURES
+    similarity: str = COMPONENTS['similarity'].default         # how queries meet keys: 'dot'
+    normalization: str = COMPONENTS['normalization'].default   # scores -> weights: 'softmax'
+    gating: str = COMPONENTS['gating'].default                 # gate around attention: 'none'
+    temperature: str = COMPONENTS['temperature'].default       # score scale: 'fixed'
     use_bias: bool = True            # biases in the q, k, v and output projections
     dropout: float = 0.1             # attention-weight dropout, rounded to 0.01
     gene_dict: InitVar[dict|None] = None  # the original's constructor: all fields in one dict, original or current keys
-    position: str = 'learned'        # where position enters: options.POSITIONS (in the id only when not 'learned')
-    kv_heads: str = 'mha'            # key/value heads: architecture.KV_HEADS (in the id only when not the default, like the rest)
-    ffn: str = 'gelu'                # the block's feed-forward layer: architecture.FFNS
-    norm: str = 'layernorm'          # the model's norms: architecture.NORMS
-    window: str = 'full'             # which earlier keys a query sees: architecture.WINDOWS
+    # the components added since: in the id only when not at their default, as `key=value`
+    position: str = COMPONENTS['position'].default   # where position enters: 'learned'
+    kv_heads: str = COMPONENTS['kv_heads'].default   # key/value heads: 'mha'
+    ffn: str = COMPONENTS['ffn'].default             # the block's feed-forward layer: 'gelu'
+    norm: str = COMPONENTS['norm'].default           # the model's norms: 'layernorm'
+    window: str = COMPONENTS['window'].default       # which earlier keys a query sees: 'full'
 
     # The original's option lists (GATING_TYPES and TEMPERATURE_TYPES are earlier names of GATING and
     # TEMPERATURE_MODES). They read as the original's options, so code written for the original samples,
@@ -167,6 +167,11 @@ def _from_original_keys(d) -> dict:
         if name in out and out[name] != v: raise ValueError(f"gene_dict gives {name} twice with different values: {out[name]!r} and {v!r}")
         out[name] = v
     return out
+
+# %% ../nbs/03_gene.ipynb #d3a7dc41
+def gene_fields() -> list[str]:
+    "The gene's fields in id order: the original's four components, use_bias, dropout, then the components added since."
+    return [f.name for f in fields(AttentionGene)]
 
 # %% ../nbs/03_gene.ipynb #be1f5d6d
 @dataclass(frozen=True)

@@ -4,17 +4,19 @@
 
 # %% ../nbs/07a_memory.ipynb #01999604
 from __future__ import annotations
-import functools, itertools, json, os, subprocess, sys, types
+import functools, itertools, json, os, subprocess, sys
 from pathlib import Path
 import torch
 from .gene import AttentionGene, SearchSpace, _COMPONENTS
 from .layers import LayerGenes, LayerSpace, parse_gene
-from .options import TEMPERATURES, make_similarity
+from .options import (SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES, POSITIONS, FFNS,
+                                   WINDOWS)
+from .similarities import make_similarity
 from .normalizations import make_normalization
-from .modern import make_gating
-from .attention import EvoAttention
-from .position import POSITIONS, make_position
-from .architecture import kv_heads, make_ffn, make_norm, swiglu_hidden
+from .gates import make_gating
+from .attention import fused_path
+from .position import Position, make_position
+from .architecture import kv_heads, make_ffn, make_norm
 
 # %% auto #0
 __all__ = ['MiB', 'RUNTIME', 'MEMINFO', 'param_count', 'format_bytes', 'estimate_memory', 'measure_peak', 'available_memory',
@@ -22,7 +24,8 @@ __all__ = ['MiB', 'RUNTIME', 'MEMINFO', 'param_count', 'format_bytes', 'estimate
 
 # %% ../nbs/07a_memory.ipynb #c1137c9b
 @functools.lru_cache(maxsize=512)
-def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True, moe_experts: int = 4, moe_top_k: int = 2):
+def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True,
+            moe_experts: int = 4, moe_top_k: int = 2):
     "One gene option as `EvoAttention` or the block builds it, on the meta device (shapes only, nothing allocated)."
     hs = d_model // n_heads
     with torch.device('meta'):
@@ -31,7 +34,7 @@ def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True,
         if kind == 'norm': return make_norm(name, d_model)
         if kind == 'similarity': return make_similarity(name, n_heads, hs)
         if kind == 'normalization': return make_normalization(name, n_heads, fast)
-        if kind == 'temperature': return TEMPERATURES[name](n_heads, d_model, hs)
+        if kind == 'temperature': return TEMPERATURES.build(name, n_heads, d_model, hs)
         return make_gating(name, d_model, n_heads)
 
 def _n(m) -> int: return sum(p.numel() for p in m.parameters()) if isinstance(m, torch.nn.Module) else 0
@@ -41,19 +44,18 @@ def param_count(config, gene: AttentionGene, vocab_size: int) -> int:
     C, H, L = config.d_model, config.n_heads, config.n_layers
     qkv = C + 2 * kv_heads(gene.kv_heads, H) * (C // H)  # q, and k and v for the gene's K/V heads
     norm = _n(_module('norm', gene.norm, C, H))
-    per_layer = (2 * norm                                # two norms
+    ffn = _module('ffn', gene.ffn, C, H, moe_experts=config.moe_experts, moe_top_k=config.moe_top_k)
+    own = ('similarity', 'normalization', 'temperature', 'gating', 'position')   # the gene's modules in a layer
+    per_layer = (2 * norm                                                  # two norms
                  + (C + gene.use_bias) * qkv + C * C + C * gene.use_bias   # q, k, v and output projections
-                 + _n(_module('ffn', gene.ffn, C, H, moe_experts=config.moe_experts, moe_top_k=config.moe_top_k))   # e.g. the MLP: 8C² + 5C
-                 + sum(_n(_module(k, getattr(gene, k), C, H)) for k in ('similarity', 'normalization', 'temperature', 'gating', 'position')))
-    pos_emb = config.max_seq_len * C if POSITIONS[gene.position].input_embedding else 0
+                 + _n(ffn)                                                 # e.g. the MLP: 8C² + 5C
+                 + sum(_n(_module(k, getattr(gene, k), C, H)) for k in own))
+    pos_emb = config.max_seq_len * C if POSITIONS.declared(gene.position, 'input_embedding', False) else 0
     return vocab_size * C + pos_emb + L * per_layer + norm   # embeddings, blocks, final norm
 
 def _fused(config, gene: AttentionGene) -> bool:
-    "Whether `EvoAttention` takes the fused kernel for `gene` (its own rule, asked of the option modules alone)."
-    C, H = config.d_model, config.n_heads
-    parts = types.SimpleNamespace(gene=gene, fast=config.fast, similarity=_module('similarity', gene.similarity, C, H),
-                                  normalize=_module('normalization', gene.normalization, C, H, config.fast))
-    return EvoAttention.uses_fused.fget(parts)
+    "Whether `EvoAttention` takes the fused kernel for `gene` (the attention layer's own rule)."
+    return fused_path(gene, config.fast)
 
 # %% ../nbs/07a_memory.ipynb #9cbe31e4
 MiB = 2 ** 20
@@ -71,6 +73,23 @@ def _amp(config, device: torch.device) -> bool:
     if device.type == 'cuda': return config.amp != 'fp32'
     return config.amp in ('fp16', 'bf16')
 
+# %% ../nbs/07a_memory.ipynb #9cbe31f0
+def _declared(config, gene: AttentionGene, B: int) -> dict:
+    "The memory the gene's options declare (or the conservative defaults of their contracts), for batch size `B`."
+    C, H = config.d_model, config.n_heads
+    maps = NORMALIZATIONS.declared(gene.normalization, 'memory') or dict(kept=0, work=10)   # default: sort-based
+    bias = POSITIONS.declared(gene.position, 'memory')            # T×T score-bias maps, e.g. FoX: B·H
+    has_bias = POSITIONS[gene.position].bias is not Position.bias
+    window = 1 if WINDOWS.declared(gene.window, 'masks', True) else 0
+    ffn = FFNS.declared(gene.ffn, 'memory')
+    return dict(norm_kept=maps['kept'], norm_work=maps['work'],
+                temperature=TEMPERATURES.declared(gene.temperature, 'memory', 1),
+                gate=GATINGS.declared(gene.gating, 'memory', 3),
+                ffn=ffn(C, config.moe_top_k) if ffn is not None else 8 * C,   # numbers per token: the MLP's 8C
+                bias_maps=bias(B, H) if bias is not None else B * H if has_bias else window,
+                similarity=SIMILARITIES.declared(gene.similarity, 'memory'))
+
+# %% ../nbs/07a_memory.ipynb #9cbe31f1
 def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
     "Every term of the estimate for one gene, in bytes (see the table above)."
     B, E, T, C, H, L = (config.batch_size, config.eval_batch_size, config.max_seq_len,
@@ -80,43 +99,36 @@ def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
     P = param_count(config, gene, V)
     fused = _fused(config, gene)
     maps_train = not fused or (device.type == 'cpu' and gene.dropout > 0)   # CPU: dropout takes the plain path
-    sparse = gene.normalization not in ('softmax', 'relu_norm', 'sigmoid')  # sparsemax, topk_softmax, registered ones
-    kept = 1.5 + 2 * (gene.dropout > 0) + (gene.temperature != 'fixed') + (gene.normalization == 'relu_norm')
-    gate = {'none': 0, 'input_gate': 2, 'output_gate': 2}.get(gene.gating, 3)
-    ffn = _ffn_width(config, gene)                        # the feed-forward layer's kept activations, in numbers per token
-    per_map = {'fox': B * H, 'alibi': H}.get(gene.position, 1 if gene.window != 'full' else 0)   # T×T score-bias maps per block
+    o = _declared(config, gene, B)                        # what the options keep
+    kept = 1.5 + 2 * (gene.dropout > 0) + o['temperature'] + o['norm_kept']   # T×T maps per block
+    own = o['similarity'](B, E, H, T, hs, L, half) if o['similarity'] else (0, 0)   # a similarity's own tensors
     t = dict(parameters=P * (4 + 2 * amp), gradients=P * 4, optimizer=P * 10,
-             activations=B * T * act * (L * (C * (12 + gate) + ffn) + 6 * C),
-             bias=4 * per_map * T * T * (L + 2),
-             scores=4 * B * H * T * T * (kept * L + (10 if sparse else 3)) + T * T if maps_train else 0,
-             additive=B * H * T * T * hs * half * (2.5 * L + 1) if gene.similarity == 'additive' else 0,
+             activations=B * T * act * (L * (C * (12 + o['gate']) + o['ffn']) + 6 * C),
+             bias=4 * o['bias_maps'] * T * T * (L + 2),
+             scores=4 * B * H * T * T * (kept * L + o['norm_work']) + T * T if maps_train else 0,
+             additive=own[0],
              logits=B * T * V * (16 + 2 * amp))
     ev = dict(logits=E * T * V * (9 + 2 * amp), activations=E * T * C * act * 6,
-              scores=4 * E * H * T * T * (11 if sparse else 4) if not fused else 0,
-              additive=E * H * T * T * hs * half * 2.5 if gene.similarity == 'additive' else 0,
-              bias=4 * ({'fox': E * H, 'alibi': H}.get(gene.position, 1 if gene.window != 'full' else 0)) * T * T * 2)
+              scores=4 * E * H * T * T * (o['norm_work'] + 1) if not fused else 0,
+              additive=own[1],
+              bias=4 * _declared(config, gene, E)['bias_maps'] * T * T * 2)
     t['evaluation'] = sum(ev.values())
     t = {k: int(v) for k, v in t.items()}
-    t['training_step'] = sum(t[k] for k in ('parameters', 'gradients', 'optimizer', 'activations', 'scores', 'additive', 'bias', 'logits'))
+    step = ('parameters', 'gradients', 'optimizer', 'activations', 'scores', 'additive', 'bias', 'logits')
+    t['training_step'] = sum(t[k] for k in step)
     t['evaluation_step'] = t['parameters'] + t['optimizer'] + t['evaluation']
     t['per_model'] = max(t['training_step'], t['evaluation_step'])
     t['evaluation_parts'] = {k: int(v) for k, v in ev.items()}
     return t
 
-def _ffn_width(config, gene: AttentionGene) -> float:
-    "Numbers per token the feed-forward layer keeps for the backward pass (the MLP: 8C)."
-    C = config.d_model
-    if gene.ffn == 'gelu': return 8 * C
-    if gene.ffn == 'swiglu': return 4 * swiglu_hidden(C)                       # gate and up (2h), SiLU and product (h each)
-    if gene.ffn == 'moe': return config.moe_top_k * 10 * C + C                 # k experts' hidden layers, gathered inputs/outputs
-    return 8 * C                                                               # a registered option: as the MLP
-
+# %% ../nbs/07a_memory.ipynb #9cbe31f2
 def _gene_list(genes) -> list[AttentionGene]:
     "Genes from a gene, an id, an iterable of them, or a `SearchSpace` (every combination at its highest dropout)."
     if isinstance(genes, (AttentionGene, LayerGenes, str)): genes = [genes]
     if isinstance(genes, SearchSpace):
         names = [*_COMPONENTS, 'use_bias']
-        return [AttentionGene(**dict(zip(names, combo)), dropout=genes.dropout[1]) for combo in itertools.product(*(genes.options(c) for c in names))]
+        combos = itertools.product(*(genes.options(c) for c in names))
+        return [AttentionGene(**dict(zip(names, combo)), dropout=genes.dropout[1]) for combo in combos]
     if isinstance(genes, LayerSpace): return _gene_list(genes.space)
     out = []
     for g in genes:                                          # a per-layer gene: each layer's gene, as if every layer were it

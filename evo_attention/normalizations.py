@@ -4,21 +4,23 @@
 
 # %% ../nbs/02a_normalizations.ipynb #d0fdfe53
 from __future__ import annotations
-import functools, inspect
+import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .sparsemax import sparsemax
 from .options import NORMALIZATIONS
 
 # %% auto #0
-__all__ = ['make_normalization', 'sigmoid_logn', 'softpick', 'softmax1', 'SinkSoftmax', 'entmax15', 'stick_breaking']
+__all__ = ['make_normalization', 'softmax', 'sparsemax_norm', 'relu_norm', 'sigmoid', 'topk_softmax', 'sigmoid_logn', 'softpick',
+           'softmax1', 'SinkSoftmax', 'entmax15', 'stick_breaking']
 
 # %% ../nbs/02a_normalizations.ipynb #f8f19b23
 def make_normalization(name: str, n_heads: int, fast: bool = False):
     "Option `name` ready to call on scores: the registered function (its `fast` variant if asked and offered), or a new module."
-    obj = NORMALIZATIONS[name]
-    if inspect.isclass(obj) and issubclass(obj, nn.Module): return obj(n_heads)
-    return getattr(obj, 'fast', obj) if fast else obj
+    obj = NORMALIZATIONS.build(name, n_heads)
+    if isinstance(obj, nn.Module): return obj
+    return (NORMALIZATIONS.declared(name, 'fast') or obj) if fast else obj
 
 def _float32(f):
     "Run normalization `f` in float32 on half-precision scores, outside autocast; the output has the input's dtype."
@@ -27,6 +29,39 @@ def _float32(f):
         if s.dtype not in (torch.float16, torch.bfloat16): return f(s, *args, **kwargs)
         with torch.autocast(s.device.type, enabled=False): return f(s.float(), *args, **kwargs).to(s.dtype)
     return g
+
+# %% ../nbs/02a_normalizations.ipynb #24ab79ad
+@NORMALIZATIONS.register('softmax', fused=True, memory=dict(kept=0, work=3))
+def softmax(s):
+    "exp(s) / Σ exp(s) over the visible keys: every visible key gets some weight."
+    return torch.softmax(s, dim=-1)
+
+@NORMALIZATIONS.register('sparsemax')
+def sparsemax_norm(s):
+    "The Euclidean projection of s onto the simplex (Martins & Astudillo 2016): exact zeros for low scores."
+    return sparsemax(s, dim=-1)
+# the fast path's variant. On CPU the support is sought among the 16 largest scores first (exact either
+# way; ~2x faster than a full sort of 128 scores). On a GPU a full sort is cheap, and the partial sort's
+# fallback check would make the host wait for the GPU at every call, so the GPU sorts in full.
+sparsemax_norm.fast = lambda s: sparsemax(s, dim=-1, k=16 if s.device.type == 'cpu' else None)
+
+@NORMALIZATIONS.register('relu_norm', memory=dict(kept=1, work=3))
+def relu_norm(s, eps: float = 1e-6):
+    "relu(s) / (Σ relu(s) + ε) over the visible keys (relu(-inf) = 0); a row of non-positive scores attends nowhere."
+    r = torch.relu(s)
+    return r / (r.sum(-1, keepdim=True) + eps)
+
+@NORMALIZATIONS.register('sigmoid', memory=dict(kept=0, work=3))
+def sigmoid(s):
+    "σ(s) on each visible key, unnormalised (σ(-inf) = 0)."
+    return torch.sigmoid(s)
+
+@NORMALIZATIONS.register('topk_softmax', searchable=False)
+def topk_softmax(s):
+    "The original EvoAttention's 'sparsemax': softmax over the top T//4 scores of each row (ties may keep more)."
+    k = max(1, s.shape[-1] // 4)
+    kth = s.topk(k, dim=-1).values[..., -1:]                # (..., 1)
+    return torch.softmax(s.masked_fill(s < kth, float('-inf')), dim=-1)
 
 # %% ../nbs/02a_normalizations.ipynb #13303d86
 @NORMALIZATIONS.register('sigmoid_logn')
@@ -53,7 +88,7 @@ def softmax1(s):
     return torch.softmax(F.pad(s, (0, 1)), dim=-1)[..., :-1]
 softmax1.sink = 0.0   # the fast path: an extra key with score 0 and a zero value
 
-@NORMALIZATIONS.register('softmax_sink')
+@NORMALIZATIONS.register('softmax_sink', sink=True)   # its per-head `sink` parameter
 class SinkSoftmax(nn.Module):
     "Softmax with a learned per-head sink logit b_h: eˢ / (e^{b_h} + Σ eˢ); b_h starts at 0 (softmax1)."
     def __init__(self, n_heads: int):

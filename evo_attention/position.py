@@ -8,26 +8,24 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .options import Registry
+from .options import POSITIONS
 
 # %% auto #0
-__all__ = ['POSITIONS', 'Position', 'make_position', 'LearnedPosition', 'NoPosition', 'rope_angles', 'apply_rope',
-           'RotaryPosition', 'alibi_slopes', 'ALiBiPosition', 'ForgettingGate']
+__all__ = ['Position', 'make_position', 'LearnedPosition', 'NoPosition', 'rope_angles', 'apply_rope', 'RotaryPosition',
+           'alibi_slopes', 'ALiBiPosition', 'ForgettingGate']
 
 # %% ../nbs/02c_position.ipynb #2e75ec11
-POSITIONS = Registry('position')
-
 class Position(nn.Module):
     "Base of the position options: no input embedding, no rotation, no score bias."
-    input_embedding = False                                  # True: the model adds a learned (max_seq_len, d_model) embedding to its input
-    rotates = False                                          # True: `rotate` changes q and k
+    input_embedding = False   # True: the model adds a learned (max_seq_len, d_model) embedding to its input
+    rotates = False           # True: `rotate` changes q and k
     def __init__(self, n_heads: int, d_model: int, d_head: int): super().__init__()
     def rotate(self, q, k): return q, k                      # (B, H, T, hs) each
     def bias(self, x) -> torch.Tensor|None: return None      # x: (B, T, C) -> None, (H, T, T) or (B, H, T, T)
 
 def make_position(name: str, n_heads: int, d_model: int, d_head: int) -> Position:
     "Instantiate position option `name` for one attention layer."
-    return POSITIONS[name](n_heads, d_model, d_head)
+    return POSITIONS.build(name, n_heads, d_model, d_head)
 
 # %% ../nbs/02c_position.ipynb #90702cf3
 @POSITIONS.register('learned')
@@ -72,7 +70,7 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     p = 2 ** math.floor(math.log2(n_heads))
     return torch.tensor(pow2(p) + pow2(2 * p)[0::2][:n_heads - p])
 
-@POSITIONS.register('alibi', searchable=False)
+@POSITIONS.register('alibi', searchable=False, memory=lambda B, H: H)   # one (H, T, T) bias
 class ALiBiPosition(Position):
     "ALiBi: −m_h·(i − j) added to the scores of head h, with the paper's geometric slopes m_h; no parameters."
     def __init__(self, n_heads, d_model, d_head):
@@ -85,7 +83,7 @@ class ALiBiPosition(Position):
         return self.slopes.to(x.dtype).view(-1, 1, 1) * rel   # (H, T, T)
 
 # %% ../nbs/02c_position.ipynb #2ac255ea
-@POSITIONS.register('fox', searchable=False)
+@POSITIONS.register('fox', searchable=False, memory=lambda B, H: B * H)   # a (B, H, T, T) bias
 class ForgettingGate(Position):
     "FoX: score bias Σ_{k=j+1..i} log σ(w_h·x_k + b_h), per head, from one cumulative sum; starts weak (w = 0, b = log 128)."
     typical_n = 128                                           # a key this far back starts damped by ≈ 1/e

@@ -70,7 +70,8 @@ def _remote(ray):
 def _shared(ray, objs) -> list:
     "Object refs of `objs`, put into the object store once per search (and per connection)."
     key = (ray.get_runtime_context().get_job_id(), *map(id, objs))
-    if _SHARED.get('key') != key: _SHARED.update(key=key, objs=objs, refs=[ray.put(o) for o in objs])   # objs: keep ids unique
+    if _SHARED.get('key') != key:                                  # objs kept: their ids stay unique
+        _SHARED.update(key=key, objs=objs, refs=[ray.put(o) for o in objs])
     return _SHARED['refs']
 
 def _lost(ray) -> tuple:
@@ -82,12 +83,15 @@ def _cause(e):
     "The exception raised inside a task (Ray wraps it in a `RayTaskError`)."
     return e.cause if isinstance(getattr(e, 'cause', None), BaseException) else e
 
+# %% ../nbs/09c_ray.ipynb #036322f1
 def ray_jobs(evo,          # has .evaluate, .config, .data (an `Evolution`)
              jobs: list,   # [(individual, replicate)]: individuals have .gene
              extra: dict,  # more keyword arguments of `evo.evaluate` (e.g. should_stop)
+             *,
+             failed,       # f(gene, replicate, error) -> the record of a training that could not run
+             is_oom,       # f(exception) -> whether it ran out of memory: recorded as failed, not raised
             ):
     "Run `jobs` as Ray tasks; yield `(individual, replicate, metrics)` as each finishes."
-    from evo_attention.executors import failed_result, is_out_of_memory
     c = evo.config
     ray = connect(getattr(c, 'address', None))
     cluster = ray.cluster_resources()
@@ -104,11 +108,11 @@ def ray_jobs(evo,          # has .evaluate, .config, .data (an `Evolution`)
             (ref,), _ = ray.wait(list(running), num_returns=1)
             ind, r = running.pop(ref)
             try: m = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:        # raised by evaluate: stop starting tasks, re-raise once the others end
-                if not is_out_of_memory(_cause(e)): error = error or e; continue
-                m = failed_result(ind.gene, r, _cause(e))    # out of memory: failed, as it is locally
+            except ray.exceptions.RayTaskError as e:   # raised by evaluate: stop starting tasks, re-raise once the others end
+                if not is_oom(_cause(e)): error = error or e; continue
+                m = failed(ind.gene, r, _cause(e))      # out of memory: failed, as it is locally
             except _lost(ray) as e:
-                m = failed_result(ind.gene, r, f"{type(e).__name__} (after {1 + RETRIES} attempts): {e}")
+                m = failed(ind.gene, r, f"{type(e).__name__} (after {1 + RETRIES} attempts): {e}")
             yield ind, r, m
     finally:
         for ref in running: ray.cancel(ref, force=True)     # Ctrl-C, or the caller stopped: cancel what is in flight

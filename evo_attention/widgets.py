@@ -8,9 +8,8 @@ import html, json, math, time
 from pathlib import Path
 import ipywidgets as W
 from .config import Config, PRESETS, preset_config, get_device, _HURDLES
-from .gene import SearchSpace, _COMPONENTS
-from .options import Registry, SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
-from .position import POSITIONS
+from .gene import SearchSpace
+from .options import COMPONENTS, GATINGS, NORMALIZATIONS
 from .data import get_data, TASKS
 from .evolution import Evolution, cpu_warning, planned_trainings
 from .runs import RunFolder, RunStateError, atomic_write, dumps
@@ -56,14 +55,11 @@ def pick_run_dir(run_root, run_name: str|None = None, default_name: str = 'run',
     return root / default_name, why
 
 # %% ../nbs/11_widgets.ipynb #43cf2bee
-_REGISTRIES = _COMPONENTS       # every gene component's registry: an option registered anywhere is offered
+_REGISTRIES = COMPONENTS        # every gene component's registry: an option registered anywhere is offered
 
 def _architecture_components() -> list[str]:
-    "The components the architecture module registers (K/V heads, feed-forward, norm, window): the Architecture tab."
-    try: from evo_attention import architecture
-    except ImportError: return []
-    regs = {id(v) for v in vars(architecture).values() if isinstance(v, Registry)}
-    return [c for c, reg in _REGISTRIES.items() if id(reg) in regs]
+    "The components on the Architecture tab (K/V heads, feed-forward, norm, window): their registries' `part`."
+    return [c for c, reg in COMPONENTS.items() if reg.part == 'architecture']
 
 _ARCH = [('per_layer', 'a gene per layer', W.Checkbox, dict(indent=False)),
          ('inherit_weights', "inherit parents' weights", W.Checkbox, dict(indent=False)),
