@@ -75,6 +75,7 @@ class EvoAttention(nn.Module):
         if pre_proj is not None: y = pre_proj(y, x)
         return self.gating.post(self.proj(y), x)
 
+# %% ../nbs/04_attention.ipynb #f0b5de91
 def fused_path(gene: AttentionGene, fast: bool) -> bool:
     "Whether a layer of `gene` takes the fused kernel: a softmax (declared `fused`, or with a `sink`) of a dot product (`as_dot`)."
     norm = gene.normalization
@@ -86,6 +87,7 @@ def sink_of(gene: AttentionGene, normalize):
     sink = NORMALIZATIONS.declared(gene.normalization, 'sink')
     return normalize.sink if sink is True else sink
 
+# %% ../nbs/04_attention.ipynb #f0b5de93
 def _with_window(bias: torch.Tensor|None, window: str, size: int, x: torch.Tensor) -> torch.Tensor|None:
     "The score bias with `-inf` on the keys the window blocks (a zero `(1, T, T)` bias first if there was none); `bias` itself for a full window."
     T = x.shape[1]

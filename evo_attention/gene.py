@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace, InitVar
+from fastcore.basics import patch
 from . import options
 from .options import COMPONENTS
 # the option chapters: importing them registers every built-in option
@@ -34,6 +35,7 @@ _CLASS_LISTS = {'similarity': ('SIMILARITY_FUNCS',), 'normalization': ('NORMALIZ
                 'gating': ('GATING', 'GATING_TYPES'), 'temperature': ('TEMPERATURE_MODES', 'TEMPERATURE_TYPES'),
                 'position': ('POSITIONS',)}
 
+# %% ../nbs/03_gene.ipynb #d3a7dc51
 def _declared(gene_cls: type, component: str) -> list|None:
     "The option list `gene_cls` or its nearest base sets for `component` (under either name); None where none does."
     for klass in gene_cls.__mro__:
@@ -53,6 +55,7 @@ class _OptionList:
         v = _declared(owner or type(obj), self.component)
         return list(v) if v is not None else list(ORIGINAL_OPTIONS[self.component])
 
+# %% ../nbs/03_gene.ipynb #d3a7dc53
 @dataclass(frozen=True)
 class AttentionGene:
     "One attention mechanism (six fields and the position component) and the architecture around it, named by a canonical id."
@@ -101,59 +104,65 @@ class AttentionGene:
 
     def __str__(self): return self.id
 
-    @property
-    def temperature_mode(self) -> str:
-        "The original's name of `temperature`."
-        return self.temperature
+# %% ../nbs/03_gene.ipynb #d3a7dc55
+@patch(as_prop=True)
+def temperature_mode(self: AttentionGene) -> str:
+    "The original's name of `temperature`."
+    return self.temperature
 
-    @property
-    def attention_dropout(self) -> float:
-        "The original's name of `dropout`."
-        return self.dropout
+@patch(as_prop=True)
+def attention_dropout(self: AttentionGene) -> float:
+    "The original's name of `dropout`."
+    return self.dropout
 
-    def to_dict(self) -> dict:
-        "The six fields under the original's keys, and the added components not at their default (`AttentionGene(gene_dict=g.to_dict()) == g`)."
-        inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
-        return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)
-                if f.name not in _EXTRAS or getattr(self, f.name) != _EXTRAS[f.name]}
+@patch
+def to_dict(self: AttentionGene) -> dict:
+    "The six fields under the original's keys, and the added components not at their default (`AttentionGene(gene_dict=g.to_dict()) == g`)."
+    inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
+    return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)
+            if f.name not in _EXTRAS or getattr(self, f.name) != _EXTRAS[f.name]}
 
-    @classmethod
-    def from_id(cls, s: str) -> AttentionGene:
-        "Parse a canonical id (6 fields, then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."
-        parts = [p.strip() for p in str(s).split('|')]
-        if len(parts) not in (4, 6) and not (len(parts) > 6 and all('=' in p for p in parts[6:])):
-            raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature), "
-                             f"6 (...|bias=true|dropout=0.1) or 6 and key=value extras (...|position=rope), got {len(parts)}")
-        kw = dict(zip(('similarity', 'normalization', 'gating', 'temperature'), parts[:4]))
-        if len(parts) >= 6:
-            b, d = parts[4], parts[5]
-            if b not in ('bias=true', 'bias=false'): raise ValueError(f"gene id {s!r}: field 5 must be bias=true or bias=false, got {b!r}")
-            try: kw['dropout'] = float(d.removeprefix('dropout=')) if d.startswith('dropout=') else None
-            except ValueError: kw['dropout'] = None
-            if kw['dropout'] is None: raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
-            kw['use_bias'] = b == 'bias=true'
-        for p in parts[6:]:
-            key, value = (t.strip() for t in p.split('=', 1))
-            if key not in _EXTRAS: raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
-            if key in kw: raise ValueError(f"gene id {s!r}: {key} is given twice")
-            kw[key] = value
-        return cls(**kw)
+# %% ../nbs/03_gene.ipynb #d3a7dc57
+@patch(cls_method=True)
+def from_id(cls: AttentionGene, s: str) -> AttentionGene:
+    "Parse a canonical id (6 fields, then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."
+    parts = [p.strip() for p in str(s).split('|')]
+    if len(parts) not in (4, 6) and not (len(parts) > 6 and all('=' in p for p in parts[6:])):
+        raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature), "
+                         f"6 (...|bias=true|dropout=0.1) or 6 and key=value extras (...|position=rope), got {len(parts)}")
+    kw = dict(zip(('similarity', 'normalization', 'gating', 'temperature'), parts[:4]))
+    if len(parts) >= 6:
+        b, d = parts[4], parts[5]
+        if b not in ('bias=true', 'bias=false'): raise ValueError(f"gene id {s!r}: field 5 must be bias=true or bias=false, got {b!r}")
+        try: kw['dropout'] = float(d.removeprefix('dropout=')) if d.startswith('dropout=') else None
+        except ValueError: kw['dropout'] = None
+        if kw['dropout'] is None: raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
+        kw['use_bias'] = b == 'bias=true'
+    for p in parts[6:]:
+        key, value = (t.strip() for t in p.split('=', 1))
+        if key not in _EXTRAS: raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
+        if key in kw: raise ValueError(f"gene id {s!r}: {key} is given twice")
+        kw[key] = value
+    return cls(**kw)
 
-    @classmethod
-    def search_space(cls) -> SearchSpace: return SearchSpace.from_gene_class(cls)
+# %% ../nbs/03_gene.ipynb #d3a7dc59
+@patch(cls_method=True)
+def search_space(cls: AttentionGene) -> SearchSpace: return SearchSpace.from_gene_class(cls)
 
-    @classmethod
-    def random(cls, rng: random.Random|None = None) -> AttentionGene:
-        "A random gene from this class's search space."
-        return cls.search_space().sample(rng or random.Random())
+@patch(cls_method=True)
+def random(cls: AttentionGene, rng: random.Random|None = None) -> AttentionGene:
+    "A random gene from this class's search space."
+    return cls.search_space().sample(rng or random.Random())
 
-    def mutate(self, mutation_rate: float = 0.3, rng: random.Random|None = None) -> AttentionGene:
-        "A copy whose fields are each redrawn from this class's search space with probability `mutation_rate`."
-        return type(self).search_space().mutate(self, mutation_rate, rng or random.Random())
+@patch
+def mutate(self: AttentionGene, mutation_rate: float = 0.3, rng: random.Random|None = None) -> AttentionGene:
+    "A copy whose fields are each redrawn from this class's search space with probability `mutation_rate`."
+    return type(self).search_space().mutate(self, mutation_rate, rng or random.Random())
 
-    def crossover(self, other: AttentionGene, rng: random.Random|None = None) -> AttentionGene:
-        "Uniform crossover: each field from `self` or `other` with probability 1/2."
-        return type(self).search_space().crossover(self, other, rng or random.Random())
+@patch
+def crossover(self: AttentionGene, other: AttentionGene, rng: random.Random|None = None) -> AttentionGene:
+    "Uniform crossover: each field from `self` or `other` with probability 1/2."
+    return type(self).search_space().crossover(self, other, rng or random.Random())
 
 def _from_original_keys(d) -> dict:
     "Field values from a `gene_dict` (the original's keys or the current ones); unknown or clashing keys are an error."
@@ -208,63 +217,74 @@ class SearchSpace:
         for comp in _EXTRAS:
             if getattr(self, comp) is None and comp in self.__dict__: object.__delattr__(self, comp)
 
-    @classmethod
-    def original(cls) -> SearchSpace:
-        "The original EvoAttention's space: its four components' options, learned positions, bias both ways, dropout 0–0.3."
-        return cls(**{c: tuple(v) for c, v in ORIGINAL_OPTIONS.items()})
+# %% ../nbs/03_gene.ipynb #be1f5d71
+@patch(cls_method=True)
+def original(cls: SearchSpace) -> SearchSpace:
+    "The original EvoAttention's space: its four components' options, learned positions, bias both ways, dropout 0–0.3."
+    return cls(**{c: tuple(v) for c, v in ORIGINAL_OPTIONS.items()})
 
-    @classmethod
-    def of_preset(cls, name: str) -> SearchSpace:
-        "A preset's search space: the original's for `paper` (which reproduces the original search), else every searchable option."
-        from evo_attention.config import PRESETS
-        if name not in PRESETS: raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
-        return cls.original() if PRESETS[name].get('space') == 'original' else cls()
+@patch(cls_method=True)
+def of_preset(cls: SearchSpace, name: str) -> SearchSpace:
+    "A preset's search space: the original's for `paper` (which reproduces the original search), else every searchable option."
+    from evo_attention.config import PRESETS
+    if name not in PRESETS: raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
+    return cls.original() if PRESETS[name].get('space') == 'original' else cls()
 
-    @classmethod
-    def from_gene_class(cls, gene_cls=AttentionGene) -> SearchSpace:
-        "The space an `AttentionGene` subclass declares with the original's class lists (unset: the original's options)."
-        return cls(**{comp: tuple(v if (v := _declared(gene_cls, comp)) is not None else ORIGINAL_OPTIONS[comp]) for comp in _CLASS_LISTS})
+@patch(cls_method=True)
+def from_gene_class(cls: SearchSpace, gene_cls=AttentionGene) -> SearchSpace:
+    "The space an `AttentionGene` subclass declares with the original's class lists (unset: the original's options)."
+    return cls(**{comp: tuple(v if (v := _declared(gene_cls, comp)) is not None else ORIGINAL_OPTIONS[comp]) for comp in _CLASS_LISTS})
 
-    def options(self, component: str) -> list:
-        "The allowed values of one gene field."
-        if component in _COMPONENTS:
-            v = getattr(self, component)
-            return list(v) if v is not None else _COMPONENTS[component].searchable()
-        if component == 'use_bias': return list(self.use_bias)
-        raise ValueError(f"component {component!r} is not one of {', '.join([*_COMPONENTS, 'use_bias'])}")
+# %% ../nbs/03_gene.ipynb #be1f5d73
+@patch
+def options(self: SearchSpace, component: str) -> list:
+    "The allowed values of one gene field."
+    if component in _COMPONENTS:
+        v = getattr(self, component)
+        return list(v) if v is not None else _COMPONENTS[component].searchable()
+    if component == 'use_bias': return list(self.use_bias)
+    raise ValueError(f"component {component!r} is not one of {', '.join([*_COMPONENTS, 'use_bias'])}")
 
-    def _draw(self, field: str, rng: random.Random):
-        if field == 'dropout': return round(rng.uniform(*self.dropout), 2)
-        return rng.choice(self.options(field))
+@patch
+def _draw(self: SearchSpace, field: str, rng: random.Random):
+    if field == 'dropout': return round(rng.uniform(*self.dropout), 2)
+    return rng.choice(self.options(field))
 
-    def _fixed(self) -> dict:
-        "Added components with a single option: set, not drawn (no random numbers), so spaces without them search as before."
-        return {k: self.options(k)[0] for k in _EXTRAS if len(self.options(k)) == 1}
+@patch
+def _fixed(self: SearchSpace) -> dict:
+    "Added components with a single option: set, not drawn (no random numbers), so spaces without them search as before."
+    return {k: self.options(k)[0] for k in _EXTRAS if len(self.options(k)) == 1}
 
-    def _free(self) -> list:
-        "The gene fields a sample, crossover or mutation draws, in field order."
-        fixed = self._fixed()
-        return [f.name for f in fields(AttentionGene) if f.name not in fixed]
+@patch
+def _free(self: SearchSpace) -> list:
+    "The gene fields a sample, crossover or mutation draws, in field order."
+    fixed = self._fixed()
+    return [f.name for f in fields(AttentionGene) if f.name not in fixed]
 
-    def sample(self, rng: random.Random) -> AttentionGene:
-        "A uniformly random gene."
-        return AttentionGene(**{n: self._draw(n, rng) for n in self._free()}, **self._fixed())
+# %% ../nbs/03_gene.ipynb #be1f5d75
+@patch
+def sample(self: SearchSpace, rng: random.Random) -> AttentionGene:
+    "A uniformly random gene."
+    return AttentionGene(**{n: self._draw(n, rng) for n in self._free()}, **self._fixed())
 
-    def crossover(self, a: AttentionGene, b: AttentionGene, rng: random.Random) -> AttentionGene:
-        "Uniform crossover: each field from either parent with probability 1/2."
-        return AttentionGene(**{n: getattr(a if rng.random() < 0.5 else b, n) for n in self._free()}, **self._fixed())
+@patch
+def crossover(self: SearchSpace, a: AttentionGene, b: AttentionGene, rng: random.Random) -> AttentionGene:
+    "Uniform crossover: each field from either parent with probability 1/2."
+    return AttentionGene(**{n: getattr(a if rng.random() < 0.5 else b, n) for n in self._free()}, **self._fixed())
 
-    def mutate(self, g: AttentionGene, rate: float, rng: random.Random) -> AttentionGene:
-        "Each field is redrawn from the space with probability `rate` (as in the original, it may draw the same value)."
-        return replace(g, **{n: self._draw(n, rng) for n in self._free() if rng.random() < rate})
+@patch
+def mutate(self: SearchSpace, g: AttentionGene, rate: float, rng: random.Random) -> AttentionGene:
+    "Each field is redrawn from the space with probability `rate` (as in the original, it may draw the same value)."
+    return replace(g, **{n: self._draw(n, rng) for n in self._free() if rng.random() < rate})
 
-    def __contains__(self, g: AttentionGene) -> bool:
-        return (all(getattr(g, c) in self.options(c) for c in (*_COMPONENTS, 'use_bias'))
-                and self.dropout[0] <= g.dropout <= self.dropout[1])
+@patch
+def __contains__(self: SearchSpace, g: AttentionGene) -> bool:
+    return (all(getattr(g, c) in self.options(c) for c in (*_COMPONENTS, 'use_bias'))
+            and self.dropout[0] <= g.dropout <= self.dropout[1])
 
-    @property
-    def n_discrete(self) -> int:
-        "Number of distinct genes ignoring dropout."
-        n = 1
-        for c in (*_COMPONENTS, 'use_bias'): n *= len(self.options(c))
-        return n
+@patch(as_prop=True)
+def n_discrete(self: SearchSpace) -> int:
+    "Number of distinct genes ignoring dropout."
+    n = 1
+    for c in (*_COMPONENTS, 'use_bias'): n *= len(self.options(c))
+    return n
