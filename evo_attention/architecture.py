@@ -22,7 +22,8 @@ def mha(n_heads: int) -> int:
 
 @KV_HEADS.register('gqa', searchable=False)
 def gqa(n_heads: int) -> int:
-    "Grouped-query attention: the largest divisor of H that is at most H/2 (H/2 for even H) key/value heads."
+    """Grouped-query attention: the largest divisor of H that is at most H/2
+    (H/2 for even H) key/value heads."""
     return max(d for d in range(1, max(1, n_heads // 2) + 1) if n_heads % d == 0)
 
 @KV_HEADS.register('mqa', searchable=False)
@@ -38,7 +39,8 @@ def kv_heads(name: str, n_heads: int) -> int:
     return n
 
 def expand_kv(t: torch.Tensor, n_heads: int) -> torch.Tensor:
-    "Keys or values `(B, H_kv, T, hs)` repeated to `(B, n_heads, T, hs)`: query head h reads K/V head h // (n_heads / H_kv)."
+    """Keys or values `(B, H_kv, T, hs)` repeated to `(B, n_heads, T, hs)`:
+    query head h reads K/V head h // (n_heads / H_kv)."""
     r = n_heads // t.shape[1]
     return t if r == 1 else t.repeat_interleave(r, dim=1)
 
@@ -64,7 +66,8 @@ def swiglu_act(h):
     return F.silu(g) * u
 
 @FFNS.register('swiglu', searchable=False, activation=swiglu_act,
-               memory=lambda d_model, top_k: 4 * swiglu_hidden(d_model))   # gate and up (2h), SiLU and product
+               # gate and up (2h), SiLU and product
+               memory=lambda d_model, top_k: 4 * swiglu_hidden(d_model))
 class SwiGLU(nn.Module):
     "W₂(SiLU(W_g x) ⊙ W_u x) → dropout, hidden width `swiglu_hidden(d)`: the GELU MLP's parameters."
     def __init__(self, d_model: int, dropout: float):
@@ -76,17 +79,21 @@ class SwiGLU(nn.Module):
 
 # %% ../nbs/02d_architecture.ipynb #b39e3da1
 @FFNS.register('moe', searchable=False, stacks=False,   # routing gathers each model's own tokens
-               memory=lambda d_model, top_k: top_k * 10 * d_model + d_model)   # k experts' hidden layers
+               # k experts' hidden layers
+               memory=lambda d_model, top_k: top_k * 10 * d_model + d_model)
 class MixtureOfExperts(nn.Module):
-    "E GELU MLPs and a linear router: each token to its top-k experts, mixed by renormalised router probabilities; no capacity limit."
+    """E GELU MLPs and a linear router: each token to its top-k experts,
+    mixed by renormalised router probabilities; no capacity limit."""
     def __init__(self, d_model: int, dropout: float, n_experts: int = 4, top_k: int = 2):
         super().__init__()
-        if not 1 <= top_k <= n_experts: raise ValueError(f"moe: top_k={top_k} must be in [1, n_experts={n_experts}]")
+        if not 1 <= top_k <= n_experts:
+            raise ValueError(f"moe: top_k={top_k} must be in [1, n_experts={n_experts}]")
         self.n_experts, self.top_k = n_experts, top_k
         self.router = nn.Linear(d_model, n_experts, bias=False)
         self.experts = nn.ModuleList(MLP(d_model, 0.0) for _ in range(n_experts))
         self.drop = nn.Dropout(dropout)
-        self.aux = None                                              # the last forward's load-balance loss
+        # the last forward's load-balance loss
+        self.aux = None
 
     def forward(self, x):                                            # (..., C)
         C, E = x.shape[-1], self.n_experts
@@ -96,15 +103,18 @@ class MixtureOfExperts(nn.Module):
         gate = gate / gate.sum(-1, keepdim=True)
         out = xf.new_zeros(xf.shape)
         for e, expert in enumerate(self.experts):
-            tok, slot = (idx == e).nonzero(as_tuple=True)            # the tokens routed to e, and which of their k choices
+            # the tokens routed to e, and which of their k choices
+            tok, slot = (idx == e).nonzero(as_tuple=True)
             out.index_add_(0, tok, (expert(xf[tok]) * gate[tok, slot, None]).to(out.dtype))
-        f = F.one_hot(idx, E).sum((0, 1)).float() / idx.numel()      # (E,): share of assignments, no gradient
+        # (E,): share of assignments, no gradient
+        f = F.one_hot(idx, E).sum((0, 1)).float() / idx.numel()
         self.aux = E * (f * probs.mean(0)).sum()
         return self.drop(out.view(x.shape))
 
 # %% ../nbs/02d_architecture.ipynb #96b647f6
 def make_ffn(name: str, d_model: int, dropout: float, moe_experts: int = 4, moe_top_k: int = 2) -> nn.Module:
-    "Instantiate feed-forward option `name`: `f(d_model, dropout)`, and a mixture of experts with `moe_experts` and `moe_top_k`."
+    """Instantiate feed-forward option `name`: `f(d_model, dropout)`,
+    and a mixture of experts with `moe_experts` and `moe_top_k`."""
     return FFNS.build(name, d_model, dropout, n_experts=moe_experts, top_k=moe_top_k)
 
 # %% ../nbs/02d_architecture.ipynb #8bfbef7d
@@ -113,7 +123,8 @@ class RMSNorm(nn.Module):
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()
         self.eps, self.weight = eps, nn.Parameter(torch.ones(d_model))
-    def forward(self, x): return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 @NORMS.register('layernorm')
 def layernorm(d_model: int) -> nn.Module:
@@ -132,7 +143,8 @@ def make_norm(name: str, d_model: int) -> nn.Module:
 # %% ../nbs/02d_architecture.ipynb #07433aba
 @functools.lru_cache(maxsize=32)
 def _sliding_mask(T: int, size: int, device) -> torch.Tensor:
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)   # True where j <= i - size
+    # True where j <= i - size
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)
 
 @WINDOWS.register('full', masks=False)
 def full(T: int, size: int, device=None) -> torch.Tensor|None:
@@ -141,12 +153,15 @@ def full(T: int, size: int, device=None) -> torch.Tensor|None:
 
 @WINDOWS.register('sliding', searchable=False)
 def sliding(T: int, size: int, device=None) -> torch.Tensor|None:
-    "The last `size` keys up to and including the query: True (blocked) where j ≤ i − size, `(T, T)`; None when T ≤ size."
+    """The last `size` keys up to and including the query: True (blocked) where j ≤ i − size, `(T,
+    T)`; None when T ≤ size."""
     if size < 1: raise ValueError(f"window size must be >= 1, got {size}")
     if T <= size: return None
-    if getattr(torch.compiler, 'is_compiling', lambda: False)(): return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)
+    if getattr(torch.compiler, 'is_compiling', lambda: False)():
+        return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)
     return _sliding_mask(T, size, torch.device(device) if device is not None else torch.device('cpu'))
 
 def window_mask(name: str, T: int, size: int, device=None) -> torch.Tensor|None:
-    "The keys option `name` blocks for T queries (besides the future ones): None or a bool `(T, T)`."
+    """The keys option `name` blocks for T queries (besides the future ones): None or a bool `(T,
+    T)`."""
     return WINDOWS[name](T, size, device)

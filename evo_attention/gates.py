@@ -41,14 +41,16 @@ class HighwayGate(_Gate):
 
 # %% ../nbs/02f_gates.ipynb #05c1d81e
 class HeadOutputGate(NoGate):
-    "Base of the gates on the concatenated head outputs y `(B, T, C)`, applied by the layer before the output projection."
+    """Base of the gates on the concatenated head outputs y `(B, T, C)`,
+    applied by the layer before the output projection."""
     def __init__(self, d_model, n_heads, n_gates):
         super().__init__(d_model)
         self.n_heads, self.gate = n_heads, nn.Linear(d_model, n_gates)
 
 @GATINGS.register('attn_gate')
 class AttentionGate(HeadOutputGate):
-    "y ⊙ σ(W x) on the head outputs, elementwise, before the output projection (gated attention, G1)."
+    """y ⊙ σ(W x) on the head outputs, elementwise, before the output projection (gated attention,
+    G1)."""
     def __init__(self, d_model, n_heads): super().__init__(d_model, n_heads, d_model)
     def pre_proj(self, y, x): return y * torch.sigmoid(self.gate(x))              # (B, T, C)
 
@@ -57,7 +59,8 @@ class HeadGate(HeadOutputGate):
     "y_h ⊙ σ(w_h · x): one scalar gate per head on its output, before the output projection."
     def __init__(self, d_model, n_heads): super().__init__(d_model, n_heads, n_heads)
     def pre_proj(self, y, x):
-        *lead, C = y.shape                                                         # (B, T, C), or (G, B, T, C) for G models at once
+        # (B, T, C), or (G, B, T, C) for G models at once
+        *lead, C = y.shape
         g = torch.sigmoid(self.gate(x)).unsqueeze(-1)                              # (..., H, 1)
         return (y.view(*lead, self.n_heads, C // self.n_heads) * g).view(*lead, C)
 

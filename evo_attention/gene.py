@@ -25,7 +25,8 @@ ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine
                         gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'],
                         position=['learned'])
 # components added after the six canonical fields: in an id only when not at their default, as `key=value`
-_EXTRAS = {c: reg.default for c, reg in list(COMPONENTS.items())[4:]}   # position, kv_heads, ffn, norm, window
+# position, kv_heads, ffn, norm, window
+_EXTRAS = {c: reg.default for c, reg in list(COMPONENTS.items())[4:]}
 # The architecture components (kv_heads, ffn, norm, window) are not in ORIGINAL_OPTIONS: a space that leaves them open
 # (None) searches their searchable options, only the defaults unless an option opts in, and saves nothing for them.
 # the original's names for fields (and `gene_dict` keys) that are spelled differently here
@@ -37,7 +38,8 @@ _CLASS_LISTS = {'similarity': ('SIMILARITY_FUNCS',), 'normalization': ('NORMALIZ
 
 # %% ../nbs/03_gene.ipynb #d3a7dc51
 def _declared(gene_cls: type, component: str) -> list|None:
-    "The option list `gene_cls` or its nearest base sets for `component` (under either name); None where none does."
+    """The option list `gene_cls` or its nearest base sets for `component` (under either name);
+    None where none does."""
     for klass in gene_cls.__mro__:
         own = {n: klass.__dict__[n] for n in _CLASS_LISTS[component]
                if n in klass.__dict__ and not isinstance(klass.__dict__[n], _OptionList)}
@@ -49,7 +51,8 @@ def _declared(gene_cls: type, component: str) -> list|None:
     return None
 
 class _OptionList:
-    "A class attribute that reads as the component's options: a subclass's own list if it sets one, else the original's options."
+    """A class attribute that reads as the component's options:
+    a subclass's own list if it sets one, else the original's options."""
     def __init__(self, component: str): self.component = component
     def __get__(self, obj, owner=None) -> list:
         v = _declared(owner or type(obj), self.component)
@@ -65,7 +68,8 @@ class AttentionGene:
     temperature: str = COMPONENTS['temperature'].default       # score scale: 'fixed'
     use_bias: bool = True            # biases in the q, k, v and output projections
     dropout: float = 0.1             # attention-weight dropout, rounded to 0.01
-    gene_dict: InitVar[dict|None] = None  # the original's constructor: all fields in one dict, original or current keys
+    # the original's constructor: all fields in one dict, original or current keys
+    gene_dict: InitVar[dict|None] = None
     # the components added since: in the id only when not at their default, as `key=value`
     position: str = COMPONENTS['position'].default   # where position enters: 'learned'
     kv_heads: str = COMPONENTS['kv_heads'].default   # key/value heads: 'mha'
@@ -89,7 +93,8 @@ class AttentionGene:
         if gene_dict is not None:
             for k, v in _from_original_keys(gene_dict).items(): object.__setattr__(self, k, v)
         for comp, reg in _COMPONENTS.items(): reg.check(getattr(self, comp))
-        if not isinstance(self.use_bias, bool): raise ValueError(f"use_bias must be True or False, got {self.use_bias!r}")
+        if not isinstance(self.use_bias, bool):
+            raise ValueError(f"use_bias must be True or False, got {self.use_bias!r}")
         d = self.dropout
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {d!r}")
@@ -97,7 +102,8 @@ class AttentionGene:
 
     @property
     def id(self) -> str:
-        "Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1'; a component not at its default adds e.g. '|position=rope|ffn=swiglu'."
+        """Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1';
+        a component not at its default adds e.g. '|position=rope|ffn=swiglu'."""
         extras = ''.join(f"|{k}={getattr(self, k)}" for k, d in _EXTRAS.items() if getattr(self, k) != d)
         return (f"{self.similarity}|{self.normalization}|{self.gating}|{self.temperature}"
                 f"|bias={str(self.use_bias).lower()}|dropout={self.dropout:g}{extras}")
@@ -117,7 +123,8 @@ def attention_dropout(self: AttentionGene) -> float:
 
 @patch
 def to_dict(self: AttentionGene) -> dict:
-    "The six fields under the original's keys, and the added components not at their default (`AttentionGene(gene_dict=g.to_dict()) == g`)."
+    """The six fields under the original's keys, and the added components not at their default
+    (`AttentionGene(gene_dict=g.to_dict()) == g`)."""
     inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
     return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)
             if f.name not in _EXTRAS or getattr(self, f.name) != _EXTRAS[f.name]}
@@ -125,7 +132,8 @@ def to_dict(self: AttentionGene) -> dict:
 # %% ../nbs/03_gene.ipynb #d3a7dc57
 @patch(cls_method=True)
 def from_id(cls: AttentionGene, s: str) -> AttentionGene:
-    "Parse a canonical id (6 fields, then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."
+    """Parse a canonical id (6 fields,
+    then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."""
     parts = [p.strip() for p in str(s).split('|')]
     if len(parts) not in (4, 6) and not (len(parts) > 6 and all('=' in p for p in parts[6:])):
         raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature), "
@@ -133,14 +141,17 @@ def from_id(cls: AttentionGene, s: str) -> AttentionGene:
     kw = dict(zip(('similarity', 'normalization', 'gating', 'temperature'), parts[:4]))
     if len(parts) >= 6:
         b, d = parts[4], parts[5]
-        if b not in ('bias=true', 'bias=false'): raise ValueError(f"gene id {s!r}: field 5 must be bias=true or bias=false, got {b!r}")
+        if b not in ('bias=true', 'bias=false'):
+            raise ValueError(f"gene id {s!r}: field 5 must be bias=true or bias=false, got {b!r}")
         try: kw['dropout'] = float(d.removeprefix('dropout=')) if d.startswith('dropout=') else None
         except ValueError: kw['dropout'] = None
-        if kw['dropout'] is None: raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
+        if kw['dropout'] is None:
+            raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
         kw['use_bias'] = b == 'bias=true'
     for p in parts[6:]:
         key, value = (t.strip() for t in p.split('=', 1))
-        if key not in _EXTRAS: raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
+        if key not in _EXTRAS:
+            raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
         if key in kw: raise ValueError(f"gene id {s!r}: {key} is given twice")
         kw[key] = value
     return cls(**kw)
@@ -165,21 +176,26 @@ def crossover(self: AttentionGene, other: AttentionGene, rng: random.Random|None
     return type(self).search_space().crossover(self, other, rng or random.Random())
 
 def _from_original_keys(d) -> dict:
-    "Field values from a `gene_dict` (the original's keys or the current ones); unknown or clashing keys are an error."
-    if not isinstance(d, Mapping): raise ValueError(f"gene_dict must be a dict of gene fields, got {type(d).__name__}")
+    """Field values from a `gene_dict` (the original's keys or the current ones);
+    unknown or clashing keys are an error."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f"gene_dict must be a dict of gene fields, got {type(d).__name__}")
     names = [f.name for f in fields(AttentionGene)]
     allowed = [*names[:3], 'temperature_mode', 'use_bias', 'attention_dropout', *_EXTRAS]
     out = {}
     for k, v in d.items():
         name = _ORIGINAL_KEYS.get(k, k)
-        if name not in names: raise ValueError(f"gene_dict key {k!r} is not one of {', '.join(allowed)} (or temperature, dropout)")
-        if name in out and out[name] != v: raise ValueError(f"gene_dict gives {name} twice with different values: {out[name]!r} and {v!r}")
+        if name not in names:
+            raise ValueError(f"gene_dict key {k!r} is not one of {', '.join(allowed)} (or temperature, dropout)")
+        if name in out and out[name] != v:
+            raise ValueError(f"gene_dict gives {name} twice with different values: {out[name]!r} and {v!r}")
         out[name] = v
     return out
 
 # %% ../nbs/03_gene.ipynb #d3a7dc41
 def gene_fields() -> list[str]:
-    "The gene's fields in id order: the original's four components, use_bias, dropout, then the components added since."
+    """The gene's fields in id order: the original's four components, use_bias, dropout,
+    then the components added since."""
     return [f.name for f in fields(AttentionGene)]
 
 # %% ../nbs/03_gene.ipynb #be1f5d6d
@@ -192,9 +208,12 @@ class SearchSpace:
     temperature: tuple|None = None
     use_bias: tuple = (True, False)
     dropout: tuple = (0.0, 0.3)      # (low, high): uniform, rounded to 0.01
-    position: tuple|None = None      # None: the searchable positions (only 'learned' unless an option opts in)
-    kv_heads: tuple|None = None      # None: the searchable options of each architecture component (only its default
-    ffn: tuple|None = None           #   unless an option opts in): such a space draws no random number for them
+    # None: the searchable positions (only 'learned' unless an option opts in)
+    position: tuple|None = None
+    # None: the searchable options of each architecture component (only its default
+    kv_heads: tuple|None = None
+    #   unless an option opts in): such a space draws no random number for them
+    ffn: tuple|None = None
     norm: tuple|None = None
     window: tuple|None = None
 
@@ -204,14 +223,17 @@ class SearchSpace:
             if v is not None:
                 if isinstance(v, str): v = (v,)
                 v = tuple(dict.fromkeys(v))
-                if not v: raise ValueError(f"search space: {comp} needs at least one option; allowed: {', '.join(_COMPONENTS[comp])}")
+                if not v:
+                    raise ValueError(f"search space: {comp} needs at least one option; allowed: {', '.join(_COMPONENTS[comp])}")
                 for name in v: _COMPONENTS[comp].check(name)
                 object.__setattr__(self, comp, v)
         ub = tuple(dict.fromkeys(self.use_bias))
-        if not ub or any(not isinstance(b, bool) for b in ub): raise ValueError(f"search space: use_bias must be a non-empty subset of (True, False), got {self.use_bias!r}")
+        if not ub or any(not isinstance(b, bool) for b in ub):
+            raise ValueError(f"search space: use_bias must be a non-empty subset of (True, False), got {self.use_bias!r}")
         object.__setattr__(self, 'use_bias', ub)
         lo, hi = self.dropout
-        if not 0 <= lo <= hi < 1: raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high < 1, got {self.dropout!r}")
+        if not 0 <= lo <= hi < 1:
+            raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high < 1, got {self.dropout!r}")
         # Left open, an added component (position, kv_heads, ffn, norm, window) is kept out of the instance's __dict__ (it
         # reads the class default, None), so a space that does not name it serialises (`vars`) as spaces did before it existed.
         for comp in _EXTRAS:
@@ -220,19 +242,22 @@ class SearchSpace:
 # %% ../nbs/03_gene.ipynb #be1f5d71
 @patch(cls_method=True)
 def original(cls: SearchSpace) -> SearchSpace:
-    "The original EvoAttention's space: its four components' options, learned positions, bias both ways, dropout 0–0.3."
+    """The original EvoAttention's space: its four components' options, learned positions,
+    bias both ways, dropout 0–0.3."""
     return cls(**{c: tuple(v) for c, v in ORIGINAL_OPTIONS.items()})
 
 @patch(cls_method=True)
 def of_preset(cls: SearchSpace, name: str) -> SearchSpace:
-    "A preset's search space: the original's for `paper` (which reproduces the original search), else every searchable option."
+    """A preset's search space: the original's for `paper` (which reproduces the original search),
+    else every searchable option."""
     from evo_attention.config import PRESETS
     if name not in PRESETS: raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
     return cls.original() if PRESETS[name].get('space') == 'original' else cls()
 
 @patch(cls_method=True)
 def from_gene_class(cls: SearchSpace, gene_cls=AttentionGene) -> SearchSpace:
-    "The space an `AttentionGene` subclass declares with the original's class lists (unset: the original's options)."
+    """The space an `AttentionGene` subclass declares with the original's class lists (unset:
+    the original's options)."""
     return cls(**{comp: tuple(v if (v := _declared(gene_cls, comp)) is not None else ORIGINAL_OPTIONS[comp]) for comp in _CLASS_LISTS})
 
 # %% ../nbs/03_gene.ipynb #be1f5d73
@@ -252,7 +277,8 @@ def _draw(self: SearchSpace, field: str, rng: random.Random):
 
 @patch
 def _fixed(self: SearchSpace) -> dict:
-    "Added components with a single option: set, not drawn (no random numbers), so spaces without them search as before."
+    """Added components with a single option: set, not drawn (no random numbers),
+    so spaces without them search as before."""
     return {k: self.options(k)[0] for k in _EXTRAS if len(self.options(k)) == 1}
 
 @patch
@@ -274,7 +300,8 @@ def crossover(self: SearchSpace, a: AttentionGene, b: AttentionGene, rng: random
 
 @patch
 def mutate(self: SearchSpace, g: AttentionGene, rate: float, rng: random.Random) -> AttentionGene:
-    "Each field is redrawn from the space with probability `rate` (as in the original, it may draw the same value)."
+    """Each field is redrawn from the space with probability `rate` (as in the original,
+    it may draw the same value)."""
     return replace(g, **{n: self._draw(n, rng) for n in self._free() if rng.random() < rate})
 
 @patch

@@ -23,23 +23,29 @@ __all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'StackedRMSNorm', 'Ungro
 
 # %% ../nbs/07c_grouped.ipynb #671ac1ee
 class Slot:
-    "Where each model's copy of one parameter lives in a stacked parameter: models a..a+G along dim `d`, `c` entries each."
+    """Where each model's copy of one parameter lives in a stacked parameter:
+    models a..a+G along dim `d`, `c` entries each."""
     def __init__(self, param, d, c, a, names, shape):
         self.param, self.d, self.c, self.a, self.names, self.shape = param, d, c, a, names, shape
     @property
     def G(self): return len(self.names)
-    def per_model(self, t):                                        # (G, c, ...) view of a tensor shaped like the parameter
+    # (G, c, ...) view of a tensor shaped like the parameter
+    def per_model(self, t):
         return t.movedim(self.d, 0).unflatten(0, (self.G, self.c))
-    def get(self, i): return self.param.detach().narrow(self.d, i * self.c, self.c).reshape(self.shape)
+    def get(self, i):
+        return self.param.detach().narrow(self.d, i * self.c, self.c).reshape(self.shape)
 
 class StackedLinear(nn.Module):
-    "M independent `nn.Linear` layers as one: x (M, ..., in) -> (M, ..., out) by one batched matmul."
+    """M independent `nn.Linear` layers as one: x (M, ..., in) -> (M, ...,
+    out) by one batched matmul."""
     def __init__(self, linears: list):
         super().__init__()
-        self.weight = nn.Parameter(torch.stack([l.weight.detach() for l in linears]))      # (M, out, in)
+        # (M, out, in)
+        self.weight = nn.Parameter(torch.stack([l.weight.detach() for l in linears]))
         has = [l.bias is not None for l in linears]
         self.bias = nn.Parameter(torch.stack([l.bias.detach() if l.bias is not None else l.weight.new_zeros(l.out_features)
-                                               for l in linears])) if any(has) else None   # (M, out)
+                                               # (M, out)
+                                               for l in linears])) if any(has) else None
         # a model without a bias keeps a zero one whose gradient is masked to zero: AdamW leaves it at zero
         self.register_buffer('mask', torch.tensor(has, dtype=self.weight.dtype).unsqueeze(1) if any(has) and not all(has) else None)
     def forward(self, x):
@@ -59,8 +65,10 @@ class StackedLayerNorm(nn.Module):
         self.eps = norms[0].eps
         self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))        # (M, C)
         self.bias = nn.Parameter(torch.stack([n.bias.detach() for n in norms]))            # (M, C)
-    def forward(self, x):                                          # (M, ..., C): each model's own kernel call, so its
-        return torch.stack([F.layer_norm(xi, xi.shape[-1:], w, b, self.eps)   # gain's gradient sums as one model's does
+    # (M, ..., C): each model's own kernel call, so its
+    def forward(self, x):
+        # gain's gradient sums as one model's does
+        return torch.stack([F.layer_norm(xi, xi.shape[-1:], w, b, self.eps)
                             for xi, w, b in zip(x, self.weight, self.bias)])
 
 class StackedRMSNorm(nn.Module):
@@ -69,25 +77,31 @@ class StackedRMSNorm(nn.Module):
         super().__init__()
         self.eps = norms[0].eps
         self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))        # (M, C)
-    def forward(self, x):                                          # (M, ..., C): as one model's RMSNorm computes it
-        if not hasattr(F, 'rms_norm'): return torch.stack([_rms(xi, w, self.eps) for xi, w in zip(x, self.weight)])
+    # (M, ..., C): as one model's RMSNorm computes it
+    def forward(self, x):
+        if not hasattr(F, 'rms_norm'):
+            return torch.stack([_rms(xi, w, self.eps) for xi, w in zip(x, self.weight)])
         return torch.stack([F.rms_norm(xi, xi.shape[-1:], w, self.eps) for xi, w in zip(x, self.weight)])
 
-def _rms(x, w, eps): return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w   # torch < 2.4's RMSNorm
+# torch < 2.4's RMSNorm
+def _rms(x, w, eps): return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 # %% ../nbs/07c_grouped.ipynb #c01165e4
 class Ungroupable(Exception):
-    "A gene option whose parameters cannot be stacked across models (the models then train one by one)."
+    """A gene option whose parameters cannot be stacked across models
+    (the models then train one by one)."""
 
 def _adopt(new: nn.Module, olds: list, a: int, prefix: str, slots: list, skip: tuple = ()):
-    "Give `new` (built on the meta device for G·H heads) the parameters of `olds` (one per model), concatenated on the dim that grew."
+    """Give `new` (built on the meta device for G·H heads) the parameters of `olds`
+    (one per model), concatenated on the dim that grew."""
     G = len(olds)
     if any(True for _ in new.buffers()): raise Ungroupable(f"{type(new).__name__} has buffers")
     for name, p in list(new.named_parameters()):
         if name.startswith(skip): continue
         ps = [o.get_parameter(name).detach() for o in olds]
         s, S = ps[0].shape, p.shape
-        grows = lambda i: S[i] == G * s[i] and S[:i] == s[:i] and S[i + 1:] == s[i + 1:]   # dim i holds the G models
+        # dim i holds the G models
+        grows = lambda i: S[i] == G * s[i] and S[:i] == s[:i] and S[i + 1:] == s[i + 1:]
         d = next((i for i in range(len(s)) if grows(i)), None) if len(S) == len(s) else None
         if d is None:
             raise Ungroupable(f"{type(new).__name__}.{name} of shape {tuple(s)} has no dim that grows with the number of heads")
@@ -98,7 +112,8 @@ def _adopt(new: nn.Module, olds: list, a: int, prefix: str, slots: list, skip: t
     return new
 
 def _stack_linears(new: nn.Module, olds: list, a: int, prefix: str, slots: list) -> tuple:
-    "Replace every `nn.Linear` of `new` by a `StackedLinear` of the models' ones; the names replaced."
+    """Replace every `nn.Linear` of `new` by a `StackedLinear` of the models' ones;
+    the names replaced."""
     names = tuple(n for n, m in new.named_modules() if isinstance(m, nn.Linear))
     for n in names:
         lins = [o.get_submodule(n) for o in olds]
@@ -117,7 +132,8 @@ def _linear_slots(st: StackedLinear, lins: list, a: int, prefix: str, slots: lis
 
 # %% ../nbs/07c_grouped.ipynb #c01165f0
 class PerModel(nn.Module):
-    "Each model's own option module on its own input `(G, B, T, C)`, the outputs side by side: (B, G·H, T, 1)."
+    """Each model's own option module on its own input `(G, B, T, C)`, the outputs side by side:
+    (B, G·H, T, 1)."""
     def __init__(self, olds: list, n_heads: int, a: int, prefix: str, slots: list):
         super().__init__()
         self.own, self.n_heads = nn.ModuleList(olds), n_heads
@@ -127,20 +143,25 @@ class PerModel(nn.Module):
                 slots.append(Slot(p, 0, p.shape[0], a + i, [f'{prefix}.{n}'], p.shape))
     def forward(self, x):                                            # x: (G, B, T, C)
         G, B, T, C = x.shape
-        outs = [torch.as_tensor(m(xi), device=x.device) for m, xi in zip(self.own, x)]   # a number or up to (B, H, T, 1)
+        # a number or up to (B, H, T, 1)
+        outs = [torch.as_tensor(m(xi), device=x.device) for m, xi in zip(self.own, x)]
         return torch.cat([o.expand(B, self.n_heads, T, 1) for o in outs], 1)
 
 # %% ../nbs/07c_grouped.ipynb #c1ab465b
-_SHARED = ('similarity', 'normalization', 'gating', 'temperature', 'position', 'kv_heads', 'window')   # one per group
+# one per group
+_SHARED = ('similarity', 'normalization', 'gating', 'temperature', 'position', 'kv_heads', 'window')
 
 class GroupAttention(nn.Module):
-    "The attention layers of G models whose genes share their attention options: their heads side by side, (B, G·H, T, hs)."
+    """The attention layers of G models whose genes share their attention options:
+    their heads side by side, (B, G·H, T, hs)."""
     def __init__(self, attns: list, a: int, prefix: str, slots: list):
         super().__init__()
         a0, G = attns[0], len(attns)
         self.gene, self.fast, self.G, self.n_heads, self.d_head = a0.gene, a0.fast, G, a0.n_heads, a0.d_head
-        self.n_kv, self.window_size = a0.n_kv, a0.window_size       # key/value heads per model, the sliding window's size
-        for c in _SHARED:                                            # an option may declare that it does not stack
+        # key/value heads per model, the sliding window's size
+        self.n_kv, self.window_size = a0.n_kv, a0.window_size
+        # an option may declare that it does not stack
+        for c in _SHARED:
             if not COMPONENTS[c].declared(getattr(a0.gene, c), 'stacks', True):
                 raise Ungroupable(f"{c} {getattr(a0.gene, c)!r} declares stacks=False")
         self.qkv, self.proj = StackedLinear([t.qkv for t in attns]), StackedLinear([t.proj for t in attns])
@@ -149,7 +170,8 @@ class GroupAttention(nn.Module):
         self._options(attns, a, prefix, slots)
         self.p = [t.attn_dropout.p for t in attns]                 # each model's attention dropout
 
-    uses_fused = EvoAttention.uses_fused                           # the same rule as one model's layer
+    # the same rule as one model's layer
+    uses_fused = EvoAttention.uses_fused
 
 # %% ../nbs/07c_grouped.ipynb #c1ab4661
 @patch
@@ -157,7 +179,8 @@ def _options(self: GroupAttention, attns: list, a: int, prefix: str, slots: list
     "The group's option modules, holding the models' parameters (recorded in `slots`)."
     g, G, H, hs = self.gene, self.G, self.n_heads, self.d_head
     C, own = H * hs, lambda part: [getattr(t, part) for t in attns]
-    per_model = TEMPERATURES.declared(g.temperature, 'reads_input', False)   # each model reads its own input
+    # each model reads its own input
+    per_model = TEMPERATURES.declared(g.temperature, 'reads_input', False)
     with torch.device('meta'):
         sim = make_similarity(g.similarity, G * H, hs)
         norm = make_normalization(g.normalization, G * H, self.fast)
@@ -168,7 +191,8 @@ def _options(self: GroupAttention, attns: list, a: int, prefix: str, slots: list
     self.normalize = _adopt(norm, own('normalize'), a, f'{prefix}.normalize', slots) if isinstance(norm, nn.Module) else norm
     self.temperature = (PerModel(own('temperature'), H, a, f'{prefix}.temperature', slots) if per_model else
                         _adopt(temp, own('temperature'), a, f'{prefix}.temperature', slots))
-    if pos is None:                  # one model: its own position module (ALiBi's slopes, say, depend on the number of heads)
+    # one model: its own position module (ALiBi's slopes, say, depend on the number of heads)
+    if pos is None:
         self.position = attns[0].position
         for n, p in self.position.named_parameters():
             if p.dim() == 0: raise Ungroupable(f"position {g.position}: scalar parameter {n}")
@@ -179,16 +203,19 @@ def _options(self: GroupAttention, attns: list, a: int, prefix: str, slots: list
 
 # %% ../nbs/07c_grouped.ipynb #c1ab4663
 @patch
-def _heads(self: GroupAttention, t, B, T, n=None):             # (G, B, T, n·hs) -> (B, G·n, T, hs), n = H by default
+# (G, B, T, n·hs) -> (B, G·n, T, hs), n = H by default
+def _heads(self: GroupAttention, t, B, T, n=None):
     return t.view(self.G, B, T, n or self.n_heads, self.d_head).permute(1, 0, 3, 2, 4).reshape(B, -1, T, self.d_head)
 
 @patch
 def _per_model(self: GroupAttention, f, *ts):
-    "f(model's heads of each tensor, p) per model, concatenated on the head dim (tensors broadcast on it pass whole)."
+    """f(model's heads of each tensor, p) per model, concatenated on the head dim
+    (tensors broadcast on it pass whole)."""
     H = self.n_heads
     def cut(t, i):
         if not torch.is_tensor(t) or t.dim() == 0: return t
-        if t.dim() in (1, 3): return t[i * H:(i + 1) * H] if t.shape[0] == self.G * H else t   # a sink, an (H, T, T) bias
+        # a sink, an (H, T, T) bias
+        if t.dim() in (1, 3): return t[i * H:(i + 1) * H] if t.shape[0] == self.G * H else t
         return t[:, i * H:(i + 1) * H] if t.shape[1] == self.G * H else t
     return torch.cat([f(*(cut(t, i) for t in ts), p) for i, p in enumerate(self.p)], 1)
 
@@ -211,7 +238,8 @@ def forward(self: GroupAttention, x: torch.Tensor) -> torch.Tensor:   # (G, B, T
     k, v = (expand_kv(self._heads(t, B, T, self.n_kv), G * self.n_heads) for t in (k, v))
     tau = self.temperature(x if isinstance(self.temperature, PerModel) else x[0])
     pos = self.position
-    bias = _with_window(pos.bias(x[0]), self.gene.window, self.window_size, x[0])   # None, (1|G·H, T, T) or (B, G·H, T, T)
+    # None, (1|G·H, T, T) or (B, G·H, T, T)
+    bias = _with_window(pos.bias(x[0]), self.gene.window, self.window_size, x[0])
     same_p = len(set(self.p)) == 1 or not self.training
     if self.uses_fused:
         qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
@@ -219,7 +247,8 @@ def forward(self: GroupAttention, x: torch.Tensor) -> torch.Tensor:   # (G, B, T
         def attend(q, k, v, s, b, p):
             p = p if self.training else 0.0
             if s is not None: return _sdpa_with_sink(q, k, v, s, p, b)
-            if b is None: return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, dropout_p=p)
+            if b is None:
+                return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, dropout_p=p)
             return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal_bias(b, T), scale=1.0, dropout_p=p)
         if same_p: y = attend(qd * tau, kd, v, sink, bias, self.p[0])
         else: y = self._per_model(attend, qd * tau, kd, v, sink, bias)
@@ -235,17 +264,20 @@ def forward(self: GroupAttention, x: torch.Tensor) -> torch.Tensor:   # (G, B, T
         if self.training and any(self.p):
             w = F.dropout(w, self.p[0]) if same_p else self._dropout(w)
         y = w @ v                                              # (B, G·H, T, hs)
-    y = y.view(B, G, self.n_heads, T, self.d_head).permute(1, 0, 3, 2, 4).reshape(G, B, T, C)   # (G, B, T, C)
+    # (G, B, T, C)
+    y = y.view(B, G, self.n_heads, T, self.d_head).permute(1, 0, 3, 2, 4).reshape(G, B, T, C)
     pre_proj = getattr(self.gating, 'pre_proj', None)
     if pre_proj is not None: y = pre_proj(y, x)
     return self.gating.post(self.proj(y), x)
 
 # %% ../nbs/07c_grouped.ipynb #4e20e78c
 def probe_group(attns: list, seed: int = 0) -> str|None:
-    "None if the grouped layer of `attns` (one model's layer each) computes what each model's own layer does; else why not."
+    """None if the grouped layer of `attns`
+    (one model's layer each) computes what each model's own layer does; else why not."""
     g = torch.Generator().manual_seed(seed)
     attns = [copy.deepcopy(a).eval() for a in attns]
-    with torch.no_grad():   # each copy its own values: a parameter that starts at zero (FoX's w) must not hide a difference
+    # each copy its own values: a parameter that starts at zero (FoX's w) must not hide a difference
+    with torch.no_grad():
         for a in attns:
             for q in a.parameters(): q.add_(torch.randn(q.shape, generator=g).to(q) * 0.1)
     try:

@@ -26,7 +26,8 @@ __all__ = ['MiB', 'RUNTIME', 'MEMINFO', 'param_count', 'format_bytes', 'estimate
 @functools.lru_cache(maxsize=512)
 def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True,
             moe_experts: int = 4, moe_top_k: int = 2):
-    "One gene option as `EvoAttention` or the block builds it, on the meta device (shapes only, nothing allocated)."
+    """One gene option as `EvoAttention` or the block builds it, on the meta device (shapes only,
+    nothing allocated)."""
     hs = d_model // n_heads
     with torch.device('meta'):
         if kind == 'position': return make_position(name, n_heads, d_model, hs)
@@ -37,17 +38,21 @@ def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True,
         if kind == 'temperature': return TEMPERATURES.build(name, n_heads, d_model, hs)
         return make_gating(name, d_model, n_heads)
 
-def _n(m) -> int: return sum(p.numel() for p in m.parameters()) if isinstance(m, torch.nn.Module) else 0
+def _n(m) -> int:
+    return sum(p.numel() for p in m.parameters()) if isinstance(m, torch.nn.Module) else 0
 
 def param_count(config, gene: AttentionGene, vocab_size: int) -> int:
-    "Trainable parameters of `gene`'s model (the tied output layer counted once), without building it."
+    """Trainable parameters of `gene`'s model (the tied output layer counted once),
+    without building it."""
     C, H, L = config.d_model, config.n_heads, config.n_layers
     qkv = C + 2 * kv_heads(gene.kv_heads, H) * (C // H)  # q, and k and v for the gene's K/V heads
     norm = _n(_module('norm', gene.norm, C, H))
     ffn = _module('ffn', gene.ffn, C, H, moe_experts=config.moe_experts, moe_top_k=config.moe_top_k)
-    own = ('similarity', 'normalization', 'temperature', 'gating', 'position')   # the gene's modules in a layer
+    # the gene's modules in a layer
+    own = ('similarity', 'normalization', 'temperature', 'gating', 'position')
     per_layer = (2 * norm                                                  # two norms
-                 + (C + gene.use_bias) * qkv + C * C + C * gene.use_bias   # q, k, v and output projections
+                 # q, k, v and output projections
+                 + (C + gene.use_bias) * qkv + C * C + C * gene.use_bias
                  + _n(ffn)                                                 # e.g. the MLP: 8C² + 5C
                  + sum(_n(_module(k, getattr(gene, k), C, H)) for k in own))
     pos_emb = config.max_seq_len * C if POSITIONS.declared(gene.position, 'input_embedding', False) else 0
@@ -59,7 +64,8 @@ def _fused(config, gene: AttentionGene) -> bool:
 
 # %% ../nbs/07a_memory.ipynb #9cbe31e4
 MiB = 2 ** 20
-RUNTIME = {'cpu': 96 * MiB, 'cuda': 512 * MiB}   # buffers the libraries allocate at the first step (CPU: 89 MiB measured)
+# buffers the libraries allocate at the first step (CPU: 89 MiB measured)
+RUNTIME = {'cpu': 96 * MiB, 'cuda': 512 * MiB}
 
 def format_bytes(n: float) -> str:
     "Bytes in binary units, e.g. '21.4 GiB'."
@@ -75,17 +81,21 @@ def _amp(config, device: torch.device) -> bool:
 
 # %% ../nbs/07a_memory.ipynb #9cbe31f0
 def _declared(config, gene: AttentionGene, B: int) -> dict:
-    "The memory the gene's options declare (or the conservative defaults of their contracts), for batch size `B`."
+    """The memory the gene's options declare (or the conservative defaults of their contracts),
+    for batch size `B`."""
     C, H = config.d_model, config.n_heads
-    maps = NORMALIZATIONS.declared(gene.normalization, 'memory') or dict(kept=0, work=10)   # default: sort-based
-    bias = POSITIONS.declared(gene.position, 'memory')            # T×T score-bias maps, e.g. FoX: B·H
+    # default: sort-based
+    maps = NORMALIZATIONS.declared(gene.normalization, 'memory') or dict(kept=0, work=10)
+    # T×T score-bias maps, e.g. FoX: B·H
+    bias = POSITIONS.declared(gene.position, 'memory')
     has_bias = POSITIONS[gene.position].bias is not Position.bias
     window = 1 if WINDOWS.declared(gene.window, 'masks', True) else 0
     ffn = FFNS.declared(gene.ffn, 'memory')
     return dict(norm_kept=maps['kept'], norm_work=maps['work'],
                 temperature=TEMPERATURES.declared(gene.temperature, 'memory', 1),
                 gate=GATINGS.declared(gene.gating, 'memory', 3),
-                ffn=ffn(C, config.moe_top_k) if ffn is not None else 8 * C,   # numbers per token: the MLP's 8C
+                # numbers per token: the MLP's 8C
+                ffn=ffn(C, config.moe_top_k) if ffn is not None else 8 * C,
                 bias_maps=bias(B, H) if bias is not None else B * H if has_bias else window,
                 similarity=SIMILARITIES.declared(gene.similarity, 'memory'))
 
@@ -95,13 +105,16 @@ def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
     B, E, T, C, H, L = (config.batch_size, config.eval_batch_size, config.max_seq_len,
                         config.d_model, config.n_heads, config.n_layers)
     hs, amp = C // H, _amp(config, device)
-    act, half = (3, 2) if amp else (4, 4)                 # bytes per number: residual stream, 16-bit-able tensors
+    # bytes per number: residual stream, 16-bit-able tensors
+    act, half = (3, 2) if amp else (4, 4)
     P = param_count(config, gene, V)
     fused = _fused(config, gene)
-    maps_train = not fused or (device.type == 'cpu' and gene.dropout > 0)   # CPU: dropout takes the plain path
+    # CPU: dropout takes the plain path
+    maps_train = not fused or (device.type == 'cpu' and gene.dropout > 0)
     o = _declared(config, gene, B)                        # what the options keep
     kept = 1.5 + 2 * (gene.dropout > 0) + o['temperature'] + o['norm_kept']   # T×T maps per block
-    own = o['similarity'](B, E, H, T, hs, L, half) if o['similarity'] else (0, 0)   # a similarity's own tensors
+    # a similarity's own tensors
+    own = o['similarity'](B, E, H, T, hs, L, half) if o['similarity'] else (0, 0)
     t = dict(parameters=P * (4 + 2 * amp), gradients=P * 4, optimizer=P * 10,
              activations=B * T * act * (L * (C * (12 + o['gate']) + o['ffn']) + 6 * C),
              bias=4 * o['bias_maps'] * T * T * (L + 2),
@@ -123,7 +136,8 @@ def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
 
 # %% ../nbs/07a_memory.ipynb #9cbe31f2
 def _gene_list(genes) -> list[AttentionGene]:
-    "Genes from a gene, an id, an iterable of them, or a `SearchSpace` (every combination at its highest dropout)."
+    """Genes from a gene, an id, an iterable of them, or a `SearchSpace`
+    (every combination at its highest dropout)."""
     if isinstance(genes, (AttentionGene, LayerGenes, str)): genes = [genes]
     if isinstance(genes, SearchSpace):
         names = [*_COMPONENTS, 'use_bias']
@@ -131,7 +145,8 @@ def _gene_list(genes) -> list[AttentionGene]:
         return [AttentionGene(**dict(zip(names, combo)), dropout=genes.dropout[1]) for combo in combos]
     if isinstance(genes, LayerSpace): return _gene_list(genes.space)
     out = []
-    for g in genes:                                          # a per-layer gene: each layer's gene, as if every layer were it
+    # a per-layer gene: each layer's gene, as if every layer were it
+    for g in genes:
         g = parse_gene(g)
         out += list(dict.fromkeys(g.layers)) if isinstance(g, LayerGenes) else [g]
     if not out: raise ValueError("estimate_memory needs at least one gene")
@@ -139,14 +154,18 @@ def _gene_list(genes) -> list[AttentionGene]:
 
 def estimate_memory(config,                  # a `Config` (model, batch and precision settings)
                     genes,                   # a gene, a gene id, a list of them, or a `SearchSpace`
-                    vocab_size: int|None = None,   # the data's vocabulary size (default: config.vocab_size)
+                    # the data's vocabulary size (default: config.vocab_size)
+                    vocab_size: int|None = None,
                     models: int = 1,         # models trained at once on the device
                     device=None,             # default: config.device
                    ) -> dict:
-    "Estimated peak bytes of training and evaluating the costliest of `genes`: every term, `per_model` and `total`."
+    """Estimated peak bytes of training and evaluating the costliest of `genes`: every term,
+    `per_model` and `total`."""
     V = vocab_size or config.vocab_size
-    if V is None: raise ValueError("vocab_size is None in the config: pass the data's vocabulary size")
-    if not isinstance(models, int) or models < 1: raise ValueError(f"models must be a positive integer, got {models!r}")
+    if V is None:
+        raise ValueError("vocab_size is None in the config: pass the data's vocabulary size")
+    if not isinstance(models, int) or models < 1:
+        raise ValueError(f"models must be a positive integer, got {models!r}")
     dev = torch.device(device if device is not None else config.device)
     worst, terms = None, None
     for g in _gene_list(genes):
@@ -181,7 +200,8 @@ def measure_peak(config, gene, vocab_size: int, steps: int = 1, threads: int = 1
     gene = gene.id if isinstance(gene, AttentionGene) else gene
     arg = json.dumps(dict(config=config.to_dict(), gene=gene, vocab=vocab_size, steps=steps, threads=threads))
     r = subprocess.run([sys.executable, '-c', _PROBE, arg], capture_output=True, text=True, timeout=timeout)
-    if r.returncode: raise RuntimeError(f"measure_peak: the training process failed:\n{r.stderr[-2000:]}")
+    if r.returncode:
+        raise RuntimeError(f"measure_peak: the training process failed:\n{r.stderr[-2000:]}")
     return int(r.stdout.split()[-1])
 
 # %% ../nbs/07a_memory.ipynb #89d0d580
@@ -192,7 +212,8 @@ def _read_int(path) -> int|None:
     except (OSError, ValueError, IndexError): return None
 
 def _cgroup_free(proc='/proc/self/cgroup', root='/sys/fs/cgroup') -> int|None:
-    "What this process's cgroup memory limit leaves (limit - usage + reclaimable file cache); None without a limit."
+    """What this process's cgroup memory limit leaves (limit - usage + reclaimable file cache);
+    None without a limit."""
     try: lines = Path(proc).read_text().splitlines()
     except OSError: return None
     for line in lines:
@@ -204,14 +225,16 @@ def _cgroup_free(proc='/proc/self/cgroup', root='/sys/fs/cgroup') -> int|None:
         else: continue
         lim, used = _read_int(d / limit), _read_int(d / usage)
         if lim is None or used is None or lim >= 2 ** 60: continue     # 'max' or no limit
-        try: cache = int(next(l.split()[1] for l in (d / 'memory.stat').read_text().splitlines() if l.split()[0] == stat))
+        try:
+            cache = int(next(l.split()[1] for l in (d / 'memory.stat').read_text().splitlines() if l.split()[0] == stat))
         except (OSError, StopIteration, ValueError, IndexError): cache = 0
         return max(0, lim - used + cache)
     return None
 
 def _cpu_available() -> int|None:
     avail = None
-    try: avail = next(int(l.split()[1]) * 1024 for l in Path(MEMINFO).read_text().splitlines() if l.startswith('MemAvailable:'))
+    try:
+        avail = next(int(l.split()[1]) * 1024 for l in Path(MEMINFO).read_text().splitlines() if l.startswith('MemAvailable:'))
     except (OSError, StopIteration, ValueError):
         try: avail = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
         except (ValueError, OSError, AttributeError): pass
@@ -219,22 +242,27 @@ def _cpu_available() -> int|None:
     return min(known) if known else None
 
 def available_memory(device='cpu') -> int|None:
-    "Bytes free for new tensors on `device` ('cpu', 'cuda', 'cuda:1', 'mps'); None where the platform does not say."
+    """Bytes free for new tensors on `device` ('cpu', 'cuda', 'cuda:1', 'mps');
+    None where the platform does not say."""
     dev = torch.device(device)
     if dev.type == 'cuda':
         free, _ = torch.cuda.mem_get_info(dev)
-        return free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)   # PyTorch's cache is reusable
+        # PyTorch's cache is reusable
+        return free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
     if dev.type == 'mps':
         try: return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
-        except (AttributeError, RuntimeError): pass          # older PyTorch: unified memory, as on CPU
+        # older PyTorch: unified memory, as on CPU
+        except (AttributeError, RuntimeError): pass
     return _cpu_available()
 
 # %% ../nbs/07a_memory.ipynb #3c54e6be
 class NotEnoughMemoryError(ValueError):
-    "A configuration whose estimated memory exceeds what the device has free (raised before anything is allocated)."
+    """A configuration whose estimated memory exceeds what the device has free
+    (raised before anything is allocated)."""
 
 def _explain(config, est: dict, free: int) -> str:
-    "One message: the setting behind the largest term, the estimate, the free memory, what to lower."
+    """One message: the setting behind the largest term, the estimate, the free memory,
+    what to lower."""
     g, V = AttentionGene.from_id(est['gene']), est['vocab_size']
     B, E, T, C, L = config.batch_size, config.eval_batch_size, config.max_seq_len, config.d_model, config.n_layers
     smaller_eval = "Lower eval_batch_size (smaller evaluation batches give the same perplexity)"
@@ -258,8 +286,10 @@ def _explain(config, est: dict, free: int) -> str:
         'eval_activations': (f"eval_batch_size={E} with max_seq_len={T} × d_model={C}", "activations", smaller_eval),
     }
     need_train = est['models'] * est['training_step'] + est['runtime']
-    training = est['training_step'] >= est['evaluation_step'] or need_train > free   # name what smaller eval batches cannot fix
-    if training: parts = {k: est[k] for k in ('activations', 'scores', 'additive', 'bias', 'logits')}
+    # name what smaller eval batches cannot fix
+    training = est['training_step'] >= est['evaluation_step'] or need_train > free
+    if training:
+        parts = {k: est[k] for k in ('activations', 'scores', 'additive', 'bias', 'logits')}
     else: parts = {f"eval_{k}": v for k, v in est['evaluation_parts'].items()}
     parts['parameters'] = est['parameters'] + est['optimizer'] + (est['gradients'] if training else 0)
     setting, what, todo = why[max(parts, key=parts.get)]
@@ -270,9 +300,11 @@ def _explain(config, est: dict, free: int) -> str:
             f"{format_bytes(free)} free. {todo}.")
 
 def check_memory(config, genes, vocab_size: int|None = None, device=None, models: int = 1) -> dict:
-    "The estimate (with `available`), or `NotEnoughMemoryError` if it exceeds the free memory of `device`."
+    """The estimate (with `available`),
+    or `NotEnoughMemoryError` if it exceeds the free memory of `device`."""
     est = estimate_memory(config, genes, vocab_size, models, device)
     free = available_memory(est['device'])
     est['available'] = free
-    if free is not None and est['total'] > free: raise NotEnoughMemoryError(_explain(config, est, free))
+    if free is not None and est['total'] > free:
+        raise NotEnoughMemoryError(_explain(config, est, free))
     return est

@@ -22,12 +22,16 @@ _KINDS = {'module': 'an nn.Module class', 'function': 'a function', 'either': 'a
 
 @dataclass(frozen=True)
 class Contract:
-    "What an option of one component is: how it is built or called, what it must define, what it may declare."
+    """What an option of one component is: how it is built or called, what it must define,
+    what it may declare."""
     kind: str                                          # 'module', 'function', 'either' or 'builder'
-    init: tuple = ()                                   # a class's (or a builder's) positional arguments
+    # a class's (or a builder's) positional arguments
+    init: tuple = ()
     call: tuple = ()                                   # a function option's arguments at each use
-    methods: dict = field(default_factory=dict)        # what a module class must define: name -> signature
-    optional: tuple = ()                               # keyword arguments passed only when the signature names them
+    # what a module class must define: name -> signature
+    methods: dict = field(default_factory=dict)
+    # keyword arguments passed only when the signature names them
+    optional: tuple = ()
     capabilities: dict = field(default_factory=dict)   # what an option may declare: name -> meaning
 
     def describe(self, component: str) -> str:
@@ -35,7 +39,8 @@ class Contract:
         how = []
         if self.kind != 'function': how.append(f"built as cls({', '.join(self.init)})")
         if self.optional: how.append(f"with {', '.join(self.optional)}= when it takes them")
-        if self.kind in ('function', 'either'): how.append(f"a function called as f({', '.join(self.call)})")
+        if self.kind in ('function', 'either'):
+            how.append(f"a function called as f({', '.join(self.call)})")
         if self.methods: how.append(f"a class defines {', '.join(self.methods.values())}")
         may = f"; it may declare {', '.join(self.capabilities)}" if self.capabilities else ''
         return f"a {component} option is {_KINDS[self.kind]}: {'; '.join(how)}{may}"
@@ -44,10 +49,12 @@ class Contract:
 def _unbindable(obj, args: tuple, optional: tuple) -> str|None:
     "Why `obj(*args)` (with the `optional` keywords it names) cannot be called, or None."
     try: sig = inspect.signature(obj)
-    except (TypeError, ValueError): return None                  # a builtin without a signature: trusted
+    # a builtin without a signature: trusted
+    except (TypeError, ValueError): return None
     named = {o: None for o in optional if o in sig.parameters}
     try: sig.bind(*args, **named)
-    except TypeError as e: return f"{obj.__name__}{sig} cannot be called as {obj.__name__}({', '.join(args)}): {e}"
+    except TypeError as e:
+        return f"{obj.__name__}{sig} cannot be called as {obj.__name__}({', '.join(args)}): {e}"
     return None
 
 def _missing(cls, methods: dict) -> list:
@@ -57,13 +64,16 @@ def _missing(cls, methods: dict) -> list:
 
 @patch
 def check(self: Contract, component: str, name: str, obj, declared: dict):
-    "Raise `OptionError` naming `name`, what it lacks and what is allowed, unless `obj` keeps the contract."
-    def refuse(why): raise OptionError(f"{component} option {name!r}: {why}; {self.describe(component)}")
+    """Raise `OptionError` naming `name`, what it lacks and what is allowed,
+    unless `obj` keeps the contract."""
+    def refuse(why):
+        raise OptionError(f"{component} option {name!r}: {why}; {self.describe(component)}")
     is_class = inspect.isclass(obj)
     if is_class and self.kind != 'function' and not issubclass(obj, nn.Module) and self.kind != 'builder':
         refuse(f"class {obj.__name__} is not an nn.Module")
     if is_class and self.kind == 'function': refuse(f"{obj.__name__} is a class, not a function")
-    if not is_class and self.kind == 'module': refuse(f"{getattr(obj, '__name__', obj)!s} is not a class")
+    if not is_class and self.kind == 'module':
+        refuse(f"{getattr(obj, '__name__', obj)!s} is not a class")
     if not callable(obj): refuse(f"{obj!r} cannot be called")
     builds = is_class or self.kind == 'builder'
     why = _unbindable(obj, self.init if builds else self.call, self.optional if builds else ())
@@ -75,17 +85,21 @@ def check(self: Contract, component: str, name: str, obj, declared: dict):
 
 # %% ../nbs/02_options.ipynb #24246756
 class Registry:
-    "Named options of one gene component, filled with `@registry.register('name')` and checked against `contract`."
+    """Named options of one gene component,
+    filled with `@registry.register('name')` and checked against `contract`."""
     def __init__(self, component: str,                  # the gene field, e.g. 'normalization'
                  contract: Contract|None = None,         # what an option must be (None: anything)
                  default: str|None = None,               # a gene's option when it names none
-                 part: str = 'attention',                # the form's tab: 'attention' or 'architecture'
-                 doc: str = ''):                         # what the component decides, in a few words
+                 # the form's tab: 'attention' or 'architecture'
+                 part: str = 'attention',
+                 # what the component decides, in a few words
+                 doc: str = ''):
         self.component, self.contract, self.default, self.part, self.doc = component, contract, default, part, doc
         self._items, self._hidden, self._declared = {}, set(), {}
 
     def register(self, name: str|None = None, searchable: bool = True, **declared):
-        "Decorator adding a function or class as option `name` (default: its `__name__`); `declared`: its capabilities."
+        """Decorator adding a function or class as option `name` (default: its `__name__`);
+        `declared`: its capabilities."""
         def deco(obj):
             key = name or obj.__name__
             if not re.fullmatch(r'[a-z][a-z0-9_]*', key):
@@ -121,7 +135,8 @@ class Registry:
 # %% ../nbs/02_options.ipynb #a1c0e008
 @patch
 def declared(self: Registry, name: str, capability: str, default=None):
-    "What option `name` declares for `capability`: at registration, else as an attribute, else `default`."
+    """What option `name` declares for `capability`: at registration, else as an attribute,
+    else `default`."""
     caps = self.contract.capabilities if self.contract is not None else {}
     if capability not in caps:
         raise ValueError(f"{capability!r} is not a capability of a {self.component} option; allowed: {', '.join(caps)}")
@@ -130,9 +145,11 @@ def declared(self: Registry, name: str, capability: str, default=None):
 
 @patch
 def build(self: Registry, name: str, *args, **optional):
-    "Option `name` ready to use: a class or builder called with `args` (and the `optional` keywords it takes)."
+    """Option `name` ready to use: a class or builder called with `args`
+    (and the `optional` keywords it takes)."""
     obj = self[name]
-    if not (inspect.isclass(obj) or (self.contract is not None and self.contract.kind == 'builder')): return obj
+    if not (inspect.isclass(obj) or (self.contract is not None and self.contract.kind == 'builder')):
+        return obj
     params = inspect.signature(obj).parameters
     return obj(*args, **{k: v for k, v in optional.items() if k in params})
 
@@ -188,4 +205,5 @@ WINDOWS = Registry('window', Contract('function', call=('T', 'size', 'device'),
                    default='full', part='architecture', doc='which earlier keys a query sees')
 
 COMPONENTS = {r.component: r for r in (SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES, POSITIONS,
-                                       KV_HEADS, FFNS, NORMS, WINDOWS)}   # the gene's components, in field order
+                                       # the gene's components, in field order
+                                       KV_HEADS, FFNS, NORMS, WINDOWS)}

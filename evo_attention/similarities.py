@@ -16,7 +16,8 @@ __all__ = ['Similarity', 'FunctionSimilarity', 'DotSimilarity', 'MultiplicativeS
 
 # %% ../nbs/02b_similarities.ipynb #c654d712
 class Similarity(nn.Module):
-    "Base of the similarities that are a dot product: `forward(q, k)` is `q' @ k'ᵀ` from the subclass's `as_dot`."
+    """Base of the similarities that are a dot product: `forward(q,
+    k)` is `q' @ k'ᵀ` from the subclass's `as_dot`."""
     def __init__(self, n_heads: int, d_head: int): super().__init__()
     def forward(self, q, k):                                   # (B, H, T, hs) x2 -> (B, H, T, T)
         q, k = self.as_dot(q, k)
@@ -43,11 +44,14 @@ class MultiplicativeSimilarity(Similarity):
 # %% ../nbs/02b_similarities.ipynb #c654d714
 @SIMILARITIES.register('additive')
 class AdditiveSimilarity(Similarity):
-    "Bahdanau's vᵀ tanh(W_q q + W_k k), per head. Memory B·H·T·T·hs: hs times that of dot attention."
+    """Bahdanau's vᵀ tanh(W_q q + W_k k), per head. Memory B·H·T·T·hs:
+    hs times that of dot attention."""
     def __init__(self, n_heads, d_head):
         super().__init__(n_heads, d_head)
-        self.Wq = nn.Parameter(torch.randn(n_heads, d_head, d_head) / math.sqrt(d_head))  # (H, hs, hs)
-        self.Wk = nn.Parameter(torch.randn(n_heads, d_head, d_head) / math.sqrt(d_head))  # (H, hs, hs)
+        # (H, hs, hs)
+        self.Wq = nn.Parameter(torch.randn(n_heads, d_head, d_head) / math.sqrt(d_head))
+        # (H, hs, hs)
+        self.Wk = nn.Parameter(torch.randn(n_heads, d_head, d_head) / math.sqrt(d_head))
         self.v = nn.Parameter(torch.randn(n_heads, d_head))                               # (H, hs)
     def forward(self, q, k):
         a, b = q @ self.Wq, k @ self.Wk                         # (B, H, T, hs)
@@ -60,7 +64,8 @@ class AdditiveSimilarity(Similarity):
 
 @SIMILARITIES.register('cosine')
 class CosineSimilarity(Similarity):
-    "cos(q, k) scaled by d_head: after the 1/√d_head temperature, scores spread like dot attention's at init."
+    """cos(q, k) scaled by d_head: after the 1/√d_head temperature,
+    scores spread like dot attention's at init."""
     # For q, k with unit-variance entries |q||k| ≈ d_head, so q·k ≈ d_head·cos(q, k): the scale
     # d_head keeps attention as sharp as dot attention at init (a scale of 1 makes it near uniform).
     def __init__(self, n_heads, d_head): super().__init__(n_heads, d_head); self.scale = float(d_head)
@@ -79,8 +84,10 @@ def rms_normalize(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 @SIMILARITIES.register('qk_norm')
 class QKNormSimilarity(Similarity):
-    "g_h · rms(q)·rms(k): RMS-normalised queries and keys, a learned per-head scale g_h starting at 1."
+    """g_h · rms(q)·rms(k): RMS-normalised queries and keys,
+    a learned per-head scale g_h starting at 1."""
     def __init__(self, n_heads, d_head):
         super().__init__(n_heads, d_head)
         self.g = nn.Parameter(torch.ones(1, n_heads, 1, 1))                  # (1, H, 1, 1)
-    def as_dot(self, q, k): return rms_normalize(q) * self.g, rms_normalize(k)   # (B, H, T, hs) each
+    # (B, H, T, hs) each
+    def as_dot(self, q, k): return rms_normalize(q) * self.g, rms_normalize(k)

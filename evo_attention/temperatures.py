@@ -30,26 +30,33 @@ class LearnedTemperature(nn.Module):
 
 @TEMPERATURES.register('adaptive', reads_input=True)
 class AdaptiveTemperature(nn.Module):
-    "Per position and head, from that position's own input: softplus(x_t·w_h + b_h + c)/√d_head; exactly 1/√d_head at init."
+    """Per position and head, from that position's own input: softplus(x_t·w_h + b_h + c)/√d_head;
+    exactly 1/√d_head at init."""
     def __init__(self, n_heads, d_model, d_head):
         super().__init__()
-        self.w = nn.Parameter(torch.zeros(d_model, n_heads))        # zero: starts at the fixed value
+        # zero: starts at the fixed value
+        self.w = nn.Parameter(torch.zeros(d_model, n_heads))
         self.b = nn.Parameter(torch.zeros(n_heads))
         self.base, self.offset = d_head ** -0.5, math.log(math.e - 1)  # softplus(offset) = 1
-    def forward(self, x):                                           # x: (B, T, C), position t reads x_t only
+    # x: (B, T, C), position t reads x_t only
+    def forward(self, x):
         z = x @ self.w + self.b + self.offset                       # (B, T, H)
         return F.softplus(z).transpose(1, 2).unsqueeze(-1) * self.base  # (B, H, T, 1)
 
 # %% ../nbs/02e_temperatures.ipynb #fb53d812
 @TEMPERATURES.register('ssmax')
 class ScalableSoftmaxTemperature(nn.Module):
-    "SSMax: s_h · log(t + 1) / √d_head at position t (t + 1 visible keys); s_h starts at 1/log 64 (the fixed value at 64 keys)."
+    """SSMax: s_h · log(t + 1) / √d_head at position t (t + 1 visible keys);
+    s_h starts at 1/log 64 (the fixed value at 64 keys)."""
     typical_n = 64
     def __init__(self, n_heads, d_model, d_head):
         super().__init__()
-        self.s = nn.Parameter(torch.full((1, n_heads, 1, 1), 1 / math.log(self.typical_n)))   # (1, H, 1, 1)
+        # (1, H, 1, 1)
+        self.s = nn.Parameter(torch.full((1, n_heads, 1, 1), 1 / math.log(self.typical_n)))
         self.base = d_head ** -0.5
-    def forward(self, x):                                              # x: (B, T, C); only T is read
+    # x: (B, T, C); only T is read
+    def forward(self, x):
         T = x.shape[1]
-        log_n = torch.arange(1, T + 1, device=x.device, dtype=self.s.dtype).log().view(1, 1, T, 1)   # (1, 1, T, 1)
+        # (1, 1, T, 1)
+        log_n = torch.arange(1, T + 1, device=x.device, dtype=self.s.dtype).log().view(1, 1, T, 1)
         return self.s * log_n * self.base                              # (1, H, T, 1)

@@ -20,34 +20,40 @@ __all__ = ['last_run', 'remember_run', 'saved_search', 'pick_run_dir', 'Evolutio
 
 # %% ../nbs/11_widgets.ipynb #99ffca32
 def last_run(remember) -> dict|None:
-    "What a form last prepared, as remembered in the file `remember`: `{'run_dir': ..., 'data': ...}`; None if nothing."
+    """What a form last prepared, as remembered in the file `remember`: `{'run_dir': ..., 'data':
+    ...}`; None if nothing."""
     p = Path(remember).expanduser() if remember else None
     if p is None or not p.exists(): return None
     try: d = json.loads(p.read_text(encoding='utf-8'))
-    except (OSError, ValueError): return None        # a damaged note loses only the shortcut, never a run
+    # a damaged note loses only the shortcut, never a run
+    except (OSError, ValueError): return None
     return d if isinstance(d, dict) and isinstance(d.get('run_dir'), str) else None
 
 def remember_run(remember, run_dir, data: str):
-    "Note (atomically) that the form prepared `run_dir` with `data`, so that the notebook finds it again after a disconnect."
+    """Note (atomically) that the form prepared `run_dir` with `data`,
+    so that the notebook finds it again after a disconnect."""
     p = Path(remember).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(p, dumps(dict(run_dir=str(Path(run_dir).expanduser().absolute()), data=data)) + '\n')
 
 def saved_search(run_dir) -> tuple[dict|None, dict|None]:
-    "(state, config.json) of the search in `run_dir`; `(None, None)` when it holds none; `RunStateError` if damaged."
+    """(state, config.json) of the search in `run_dir`; `(None, None)` when it holds none;
+    `RunStateError` if damaged."""
     run = RunFolder(run_dir, create=False)
     state = run.load_state()
     if state is None or not run.exists('config.json'): return None, None
     return state, run.read_json('config.json')
 
 def pick_run_dir(run_root, run_name: str|None = None, default_name: str = 'run', remember=None) -> tuple[Path, str]:
-    "The run folder a notebook opens, and why: `run_name` if given, else the unfinished search last prepared with the form, else `default_name`."
+    """The run folder a notebook opens, and why: `run_name` if given,
+    else the unfinished search last prepared with the form, else `default_name`."""
     root = Path(run_root).expanduser()
     if run_name: return root / run_name, 'RUN_NAME'
     last, why = last_run(remember), 'the default for this preset and seed'
     if last is not None:
         try: state, _ = saved_search(last['run_dir'])
-        except RunStateError: state = {'done': False}            # damaged: open it, so that the form says what is wrong
+        # damaged: open it, so that the form says what is wrong
+        except RunStateError: state = {'done': False}
         if state is not None and not state['done']:
             return Path(last['run_dir']), f'the unfinished search last started with the form, remembered in {remember}'
         if state is not None:
@@ -56,10 +62,12 @@ def pick_run_dir(run_root, run_name: str|None = None, default_name: str = 'run',
     return root / default_name, why
 
 # %% ../nbs/11_widgets.ipynb #43cf2bee
-_REGISTRIES = COMPONENTS        # every gene component's registry: an option registered anywhere is offered
+# every gene component's registry: an option registered anywhere is offered
+_REGISTRIES = COMPONENTS
 
 def _architecture_components() -> list[str]:
-    "The components on the Architecture tab (K/V heads, feed-forward, norm, window): their registries' `part`."
+    """The components on the Architecture tab (K/V heads, feed-forward, norm, window):
+    their registries' `part`."""
     return [c for c, reg in COMPONENTS.items() if reg.part == 'architecture']
 
 _ARCH = [('per_layer', 'a gene per layer', W.Checkbox, dict(indent=False)),
@@ -87,7 +95,8 @@ _TRAIN = [('train_steps', 'steps', W.BoundedIntText, dict(min=1, max=10**7)),
           ('hurdle', 'hurdle', W.Dropdown, dict(options=list(_HURDLES))),
           ('hurdle_step', 'hurdle step', W.BoundedIntText, dict(min=1, max=10**7)),
           ('workers', 'workers', W.BoundedIntText, dict(min=1, max=64))]
-_RESUME_EDITABLE = ('n_generations', 'workers')   # what the form lets a resumed search change (and the device)
+# what the form lets a resumed search change (and the device)
+_RESUME_EDITABLE = ('n_generations', 'workers')
 _STYLE = dict(description_width='130px')
 _red = lambda msg: f"<span style='color:#c00'>⚠ {html.escape(str(msg))}</span>"
 _orange = lambda msg: f"<span style='color:#b45f06'>⚠ {html.escape(str(msg))}</span>"
@@ -96,9 +105,11 @@ _space = lambda d: SearchSpace(**{k: tuple(v) if isinstance(v, list) else v for 
 
 # %% ../nbs/11_widgets.ipynb #43cf2c01
 class EvolutionForm:
-    "A widget form for a search: **Start** checks the settings and prepares the run folder; `run()`, in the next cell, runs it."
+    """A widget form for a search: **Start** checks the settings and prepares the run folder;
+    `run()`, in the next cell, runs it."""
     def __init__(self, preset: str = 'smoke', data: str|None = None, run_dir='runs/colab',
-                 remember=None,   # a file where Start notes the run folder and data, for `pick_run_dir` after a disconnect
+                 # a file where Start notes the run folder and data, for `pick_run_dir` after a disconnect
+                 remember=None,
                  **overrides):    # Config fields on top of the preset's
         self.components = {c: [W.Checkbox(value=n in reg.searchable(), description=n, indent=False, layout=W.Layout(width='150px'))
                                for n in reg.names()] for c, reg in _REGISTRIES.items()}
@@ -115,7 +126,8 @@ class EvolutionForm:
         self.errors = W.HTML()
         self.experiment = W.Text(value=str(Path(run_dir) / 'experiment.yaml'), description='file', style=_STYLE, layout=W.Layout(width='500px'))
         self.experiment_status = W.HTML()
-        self._file_config: Config|None = None   # a loaded experiment file's settings (the fields the form has no widget for)
+        # a loaded experiment file's settings (the fields the form has no widget for)
+        self._file_config: Config|None = None
         self.button = W.Button(description='Start', button_style='success', icon='play')
         self.status = W.HTML()
         self.gen_bar = W.IntProgress(description='generations', style=_STYLE, min=0, max=1)
@@ -124,7 +136,8 @@ class EvolutionForm:
         self.evolution: Evolution|None = None
         self.remember = remember
         self._overrides, self._data_default = overrides, data
-        self._state = self._saved = None      # the state and config.json of a search already in the run folder
+        # the state and config.json of a search already in the run folder
+        self._state = self._saved = None
         self._plan: dict|None = None          # what Start prepared for `run()`
         self.preset.observe(lambda ch: self.load_preset(ch['new']), names='value')
         self.button.on_click(lambda b: self.prepare())
@@ -163,7 +176,8 @@ def load_preset(self: EvolutionForm, name: str):
 # %% ../nbs/11_widgets.ipynb #43cf04a1
 @patch
 def config(self: EvolutionForm) -> Config:
-    "The `Config` the form describes (`ValueError` if impossible); a saved search's own, with what a resume may change."
+    """The `Config` the form describes (`ValueError` if impossible); a saved search's own,
+    with what a resume may change."""
     w = {**self.ga, **self.train, **self.arch}
     if self._saved is not None:
         return Config.from_saved(self._saved['config'], device=self.device.value, **{f: w[f].value for f in _RESUME_EDITABLE})
@@ -188,7 +202,8 @@ def validate(self: EvolutionForm) -> bool:
     "Check the settings; show what is wrong in the form. True when they are usable."
     try:
         self.config(); self.search_space()
-        if not str(self.data.value).strip(): raise ValueError("data: choose wikitext2, a built-in task, or a path")
+        if not str(self.data.value).strip():
+            raise ValueError("data: choose wikitext2, a built-in task, or a path")
     except ValueError as e:
         self.errors.value = _red(e)
         return False
@@ -204,20 +219,24 @@ def resumable(self: EvolutionForm) -> bool:
 # %% ../nbs/11_widgets.ipynb #43cf08a1
 @patch
 def _saved_data(self: EvolutionForm) -> str|None:
-    "The data a saved search started with, as the form's data field names it (None: a path the form cannot know)."
+    """The data a saved search started with, as the form's data field names it (None:
+    a path the form cannot know)."""
     name = self._saved.get('data')
     if name == 'wikitext2' or name in TASKS: return name
     last = last_run(self.remember)
-    if last and Path(last['run_dir']).absolute() == Path(self.run_dir.value).expanduser().absolute(): return last.get('data')
+    if last and Path(last['run_dir']).absolute() == Path(self.run_dir.value).expanduser().absolute():
+        return last.get('data')
     return None
 
 # %% ../nbs/11_widgets.ipynb #43cf09a1
 @patch
 def _lock(self: EvolutionForm, state, saved):
-    "Show a saved search's settings and data, not editable (a resume uses them); back to the preset for an empty folder."
+    """Show a saved search's settings and data, not editable (a resume uses them);
+    back to the preset for an empty folder."""
     was, self._state, self._saved = self._saved, state, saved
     lock = saved is not None
-    for f, w in {**self.ga, **self.train, **self.arch}.items(): w.disabled = lock and f not in _RESUME_EDITABLE
+    for f, w in {**self.ga, **self.train, **self.arch}.items():
+        w.disabled = lock and f not in _RESUME_EDITABLE
     for boxes in [*self.components.values(), self.bias]:
         for b in boxes: b.disabled = lock
     self.dropout.disabled = self.preset.disabled = self.data.disabled = lock
@@ -225,18 +244,21 @@ def _lock(self: EvolutionForm, state, saved):
         self.set_config(Config.from_saved(saved['config'], device=self.device.value)); self.set_search_space(self.search_space())
         data = self._saved_data()
         if data: self.data.value = data
-        else: self.data.disabled = False       # a file or folder: the user points to it; run() checks it is the same
+        # a file or folder: the user points to it; run() checks it is the same
+        else: self.data.disabled = False
     elif was is not None: self.load_preset(self.preset.value)
 
 # %% ../nbs/11_widgets.ipynb #43cf10a1
 @patch
 def _describe_folder(self: EvolutionForm, status: bool = True):
-    "Show what the run folder holds: a saved search's settings and data (locked), and the button says Resume."
+    """Show what the run folder holds: a saved search's settings and data (locked),
+    and the button says Resume."""
     self._plan = None
     try:
         state, saved = saved_search(self.run_dir.value)
         self._lock(state, saved)
-    except (RunStateError, ValueError) as e:   # damaged, or saved with an option this session has not registered
+    # damaged, or saved with an option this session has not registered
+    except (RunStateError, ValueError) as e:
         self._lock(None, None); self.button.description = 'Start'; self.status.value = _red(e); return
     self.button.description = 'Start' if saved is None else 'Resume'
     if not status: return
@@ -251,12 +273,14 @@ def _describe_folder(self: EvolutionForm, status: bool = True):
 # %% ../nbs/11_widgets.ipynb #43cf11a1
 @patch
 def prepare(self: EvolutionForm) -> bool:
-    "What Start does: check the settings, create (or open) the run folder, say what `run()` will do. False if impossible."
+    """What Start does: check the settings, create (or open) the run folder,
+    say what `run()` will do. False if impossible."""
     self._plan = None
     if not self.validate(): return False
     cfg, space, data = self.config(), self.search_space(), self.data.value.strip()
     try:
-        run = RunFolder(self.run_dir.value)               # created here: a wrong path fails now, not in the search
+        # created here: a wrong path fails now, not in the search
+        run = RunFolder(self.run_dir.value)
         if self.remember: remember_run(self.remember, run.path, data)
     except OSError as e: self.errors.value = _red(f"run folder {self.run_dir.value}: {e}"); return False
     self._plan = dict(config=cfg, space=space, data=data, run_dir=run.path)
@@ -272,7 +296,8 @@ def prepare(self: EvolutionForm) -> bool:
 # %% ../nbs/11_widgets.ipynb #43cf12a1
 @patch
 def run(self: EvolutionForm) -> Evolution|None:
-    "Run what Start prepared, in the running cell: live bars and curve, and one printed line per finished training."
+    """Run what Start prepared, in the running cell: live bars and curve,
+    and one printed line per finished training."""
     self.evolution = None
     if self._plan is None:
         print("Nothing to run yet: press Start (or Resume) in the form above, then run this cell.")
@@ -307,7 +332,8 @@ def run(self: EvolutionForm) -> Evolution|None:
 # %% ../nbs/11_widgets.ipynb #43cf13a1
 @patch
 def start(self: EvolutionForm) -> Evolution|None:
-    "Start and run in one call (from code, or a cell that runs by itself); None if the settings are invalid."
+    """Start and run in one call (from code, or a cell that runs by itself);
+    None if the settings are invalid."""
     return self.run() if self.prepare() else None
 
 # %% ../nbs/11_widgets.ipynb #43cf14a1
@@ -322,7 +348,8 @@ def _event(self: EvolutionForm, event, evo, **kw):
         self.status.value = f"training {_code(kw['individual'].gene.id)}: step {kw['step']}, loss {kw['loss']:.3f}"
     elif event in ('evaluated', 'generation', 'done'):
         self.gen_bar.value = len(evo.generations)
-        if event == 'evaluated': print(training_line(kw['individual'], kw['metrics'], c), flush=True)
+        if event == 'evaluated':
+            print(training_line(kw['individual'], kw['metrics'], c), flush=True)
         self._redraw(evo)
         if event == 'done':
             s = evo.summary()
@@ -357,13 +384,15 @@ def widget(self: EvolutionForm) -> W.Widget:
     architecture = W.VBox(boxes(arch) + list(self.arch.values()) + self._experiment_widgets())
     tabs = W.Tab(children=[space, architecture, W.VBox(list(self.ga.values())), W.VBox([*self.train.values(), self.device]),
                            W.VBox([self.preset, self.data, self.run_dir])])
-    for i, t in enumerate(['Search space', 'Architecture', 'Genetic algorithm', 'Training', 'Data & run']): tabs.set_title(i, t)
+    for i, t in enumerate(['Search space', 'Architecture', 'Genetic algorithm', 'Training', 'Data & run']):
+        tabs.set_title(i, t)
     return W.VBox([tabs, self.errors, W.HBox([self.button, self.status])])
 
 # %% ../nbs/11_widgets.ipynb #43cf17a1
 @patch
 def _experiment_widgets(self: EvolutionForm) -> list:
-    "A path and Save / Load buttons for an experiment file (YAML: preset, settings, search space, data)."
+    """A path and Save / Load buttons for an experiment file (YAML: preset, settings,
+    search space, data)."""
     save, load = W.Button(description='Save experiment', icon='save'), W.Button(description='Load experiment', icon='folder-open')
     save.on_click(lambda b: self.save_experiment()); load.on_click(lambda b: self.load_experiment())
     return [W.HTML('<b>experiment file</b>'), W.HBox([self.experiment, save, load]), self.experiment_status]
@@ -371,11 +400,13 @@ def _experiment_widgets(self: EvolutionForm) -> list:
 # %% ../nbs/11_widgets.ipynb #43cf18a1
 @patch
 def save_experiment(self: EvolutionForm, path=None) -> Path|None:
-    "Write the form's settings, search space and data as an experiment file (`evo-attention evolve --spec FILE` runs it)."
+    """Write the form's settings, search space and data as an experiment file
+    (`evo-attention evolve --spec FILE` runs it)."""
     from evo_attention.experiment import write_experiment
     path = Path(path or self.experiment.value).expanduser()
     if not self.validate(): self.experiment_status.value = _red('fix the settings above first'); return None
-    try: out = write_experiment(path, self.config(), self.search_space(), self.data.value.strip(), preset=self.preset.value)
+    try:
+        out = write_experiment(path, self.config(), self.search_space(), self.data.value.strip(), preset=self.preset.value)
     except (OSError, ValueError) as e: self.experiment_status.value = _red(e); return None
     self.experiment_status.value = f"saved {_code(out)}: <code>evo-attention evolve --spec {html.escape(str(out))}</code> runs it"
     return out
@@ -397,16 +428,19 @@ def load_experiment(self: EvolutionForm, path=None) -> bool:
                                             f"run this file with evo-attention evolve --spec {path}")
         return False
     self.preset.value = exp.preset                 # fills the form from the preset (observer) ...
-    self.set_config(exp.config); self.set_search_space(exp.space)   # ... then the file's settings and space on top
+    # ... then the file's settings and space on top
+    self.set_config(exp.config); self.set_search_space(exp.space)
     if d is not None: self.data.value = d.source or d.path
-    self._file_config = exp.config                 # fields the form has no widget for come from the file
+    # fields the form has no widget for come from the file
+    self._file_config = exp.config
     self.experiment_status.value = f"loaded {_code(path)}"
     return True
 
 # %% ../nbs/11_widgets.ipynb #43cf20a1
 @patch(as_prop=True)
 def progress(self: EvolutionForm) -> W.Widget:
-    "The live progress `run()` shows in its cell: the status, a bar for the generations and one for the training, the curve."
+    """The live progress `run()` shows in its cell: the status,
+    a bar for the generations and one for the training, the curve."""
     return W.VBox([self.status, self.gen_bar, self.step_bar, self.plot])
 
 # %% ../nbs/11_widgets.ipynb #43cf21a1
