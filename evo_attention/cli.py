@@ -219,7 +219,8 @@ def options_text() -> str:
     space, out = SearchSpace(), []
     for c, reg in COMPONENTS.items():
         default = space.options(c)
-        out.append(f"{c}: {reg.doc} ({len(reg)} options, {sum(n in default for n in reg)} searched by default):")
+        searched = sum(name in default for name in reg)
+        out.append(f"{c} ({len(reg)} options, {searched} searched by default): {reg.doc}")
         w = max(map(len, reg.names()))
         for name in reg.names():
             doc = (inspect.getdoc(reg[name]) or '').strip().splitlines()
