@@ -267,11 +267,12 @@ def _explain(config, est: dict, free: int) -> str:
     B, E, T, C, L = config.batch_size, config.eval_batch_size, config.max_seq_len, config.d_model, config.n_layers
     smaller_eval = "Lower eval_batch_size (smaller evaluation batches give the same perplexity)"
     why = {  # term: (the setting, what the memory holds, what to do)
-        'additive': (f"max_seq_len={T} with the additive similarity", "B·H·T·T·d_head additive scores",
-                     "Lower max_seq_len or batch_size, or leave 'additive' out of the search space"),
+        'additive': (f"max_seq_len={T} with the {g.similarity} similarity", "its own B·H·T·T·d_head tensors",
+                     f"Lower max_seq_len or batch_size, or leave '{g.similarity}' out of the search space"),
         'scores': (f"max_seq_len={T} with {g.normalization} attention", "B·H·T·T attention maps",
                    "Lower max_seq_len or batch_size (softmax with a dot, multiplicative or cosine similarity keeps no T·T maps on a GPU)"),
-        'bias': (f"max_seq_len={T} with the {g.position} position" if g.position in ('fox', 'alibi') else f"max_seq_len={T} with a sliding window",
+        'bias': (f"max_seq_len={T} with the {g.position} position" if POSITIONS.declared(g.position, 'memory') is not None
+                 else f"max_seq_len={T} with a sliding window",
                  "T·T score biases", "Lower max_seq_len or batch_size"),
         'logits': (f"vocab_size={V} with batch_size={B} × max_seq_len={T}", "B·T·V logits and their gradients in fp32",
                    "Lower vocab_size, batch_size or max_seq_len"),
@@ -279,7 +280,7 @@ def _explain(config, est: dict, free: int) -> str:
                         "Lower batch_size or max_seq_len"),
         'parameters': (f"vocab_size={V} with d_model={C} and n_layers={L}", f"{est['params']:,} parameters, their gradients and AdamW's state",
                        "Lower vocab_size, d_model or n_layers"),
-        'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} and the additive similarity", "E·H·T·T·d_head additive scores", smaller_eval),
+        'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} and the {g.similarity} similarity", "its own E·H·T·T·d_head tensors", smaller_eval),
         'eval_scores': (f"eval_batch_size={E} with max_seq_len={T} and {g.normalization} attention", "E·H·T·T attention maps", smaller_eval),
         'eval_bias': (f"eval_batch_size={E} with max_seq_len={T} and the {g.position} position", "E·H·T·T score biases", smaller_eval),
         'eval_logits': (f"eval_batch_size={E} with vocab_size={V} × max_seq_len={T}", "E·T·V logits in fp32", smaller_eval),
