@@ -89,6 +89,7 @@ class Registry:
     filled with `@registry.register('name')` and checked against `contract`."""
     def __init__(self, component: str,                  # the gene field, e.g. 'normalization'
                  contract: Contract|None = None,         # what an option must be (None: anything)
+                 *,
                  default: str|None = None,               # a gene's option when it names none
                  # the form's tab: 'attention' or 'architecture'
                  part: str = 'attention',

@@ -127,3 +127,15 @@ def test_search_and_report(user):
                   run_dir={str(run)!r}, progress=False).run()'''))
     out = fresh(user, f'from evo_attention.cli import main; main(["report", {str(run)!r}])')
     assert 'softplus_norm' in out or 'scaled_gate' in out
+
+def test_declared_not_stacking_trains_alone(user):
+    "An option that declares stacks=False trains one by one inside `train_together`, and the warning says why."
+    GATINGS.register('solo_gate', stacks=False)(GATINGS['scaled_gate'])
+    try:
+        cfg = Config(**{**TINY, 'train_steps': 4, 'log_interval': 2})
+        genes = ['dot|softmax|solo_gate|fixed|bias=true|dropout=0', 'dot|softmax|solo_gate|fixed|bias=false|dropout=0']
+        with pytest.warns(UserWarning, match="gating 'solo_gate' declares stacks=False"):
+            res = train_together(genes, cfg, DATA)
+        assert [r.get('together') for r in res] == [1, 1]
+        assert res[0]['perplexity'] == train_and_evaluate(genes[0], cfg, DATA)['perplexity']
+    finally: GATINGS.unregister('solo_gate')
