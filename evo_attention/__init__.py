@@ -9,7 +9,7 @@ __all__ = []
 # %% ../nbs/13_api.ipynb #90324c10
 from .config import Config, get_device
 from .gene import AttentionGene, SearchSpace
-from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
+from .options import SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES, COMPONENTS, Contract, OptionError
 from .sparsemax import sparsemax
 from .model import build_model, count_params
 from .original import EvolvedAttention, TinyTransformer
@@ -26,6 +26,7 @@ from .inheritance import inheritance_plan, inherit
 from .experiment import Experiment, DataSource, ExperimentError, load_experiment, write_experiment
 
 __all__ = ['Config', 'get_device', 'AttentionGene', 'SearchSpace', 'SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES',
+           'COMPONENTS', 'Contract', 'OptionError',
            'sparsemax', 'build_model', 'count_params', 'EvolvedAttention', 'TinyTransformer',
            'LMData', 'get_data', 'load_text', 'load_wikitext2', 'synthetic_task',
            'estimate_memory', 'check_memory', 'available_memory', 'NotEnoughMemoryError',

@@ -8,18 +8,11 @@ import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .options import Registry
+from .options import KV_HEADS, FFNS, NORMS, WINDOWS
 
 # %% auto #0
-__all__ = ['KV_HEADS', 'FFNS', 'NORMS', 'WINDOWS', 'mha', 'gqa', 'mqa', 'kv_heads', 'expand_kv', 'MLP', 'swiglu_hidden', 'SwiGLU',
-           'MixtureOfExperts', 'make_ffn', 'RMSNorm', 'layernorm', 'rmsnorm', 'make_norm', 'full', 'sliding',
-           'window_mask']
-
-# %% ../nbs/02d_architecture.ipynb #d4ea5fea
-KV_HEADS = Registry('kv_heads')
-FFNS     = Registry('ffn')
-NORMS    = Registry('norm')
-WINDOWS  = Registry('window')
+__all__ = ['mha', 'gqa', 'mqa', 'kv_heads', 'expand_kv', 'MLP', 'swiglu_hidden', 'swiglu_act', 'SwiGLU', 'MixtureOfExperts',
+           'make_ffn', 'RMSNorm', 'layernorm', 'rmsnorm', 'make_norm', 'full', 'sliding', 'window_mask']
 
 # %% ../nbs/02d_architecture.ipynb #78ee33d8
 @KV_HEADS.register('mha')
@@ -29,7 +22,8 @@ def mha(n_heads: int) -> int:
 
 @KV_HEADS.register('gqa', searchable=False)
 def gqa(n_heads: int) -> int:
-    "Grouped-query attention: the largest divisor of H that is at most H/2 (H/2 for even H) key/value heads."
+    """Grouped-query attention: the largest divisor of H that is at most H/2
+    (H/2 for even H) key/value heads."""
     return max(d for d in range(1, max(1, n_heads // 2) + 1) if n_heads % d == 0)
 
 @KV_HEADS.register('mqa', searchable=False)
@@ -45,12 +39,13 @@ def kv_heads(name: str, n_heads: int) -> int:
     return n
 
 def expand_kv(t: torch.Tensor, n_heads: int) -> torch.Tensor:
-    "Keys or values `(B, H_kv, T, hs)` repeated to `(B, n_heads, T, hs)`: query head h reads K/V head h // (n_heads / H_kv)."
+    """Keys or values `(B, H_kv, T, hs)` repeated to `(B, n_heads, T, hs)`:
+    query head h reads K/V head h // (n_heads / H_kv)."""
     r = n_heads // t.shape[1]
     return t if r == 1 else t.repeat_interleave(r, dim=1)
 
 # %% ../nbs/02d_architecture.ipynb #289191b7
-@FFNS.register('gelu')
+@FFNS.register('gelu', activation=F.gelu, memory=lambda d_model, top_k: 8 * d_model)
 class MLP(nn.Module):
     "Position-wise feed-forward: Linear(d, 4d) → GELU → Linear(4d, d) → dropout."
     def __init__(self, d_model: int, dropout: float):
@@ -65,7 +60,14 @@ def swiglu_hidden(d_model: int) -> int:
     "SwiGLU's hidden width with the GELU MLP's parameter count: round((8d² + 4d) / (3d + 2))."
     return round((8 * d_model ** 2 + 4 * d_model) / (3 * d_model + 2))
 
-@FFNS.register('swiglu', searchable=False)
+def swiglu_act(h):
+    "SiLU(g) ⊙ u of h = [g, u]: SwiGLU's activation between its two linears."
+    g, u = h.chunk(2, dim=-1)
+    return F.silu(g) * u
+
+@FFNS.register('swiglu', searchable=False, activation=swiglu_act,
+               # gate and up (2h), SiLU and product
+               memory=lambda d_model, top_k: 4 * swiglu_hidden(d_model))
 class SwiGLU(nn.Module):
     "W₂(SiLU(W_g x) ⊙ W_u x) → dropout, hidden width `swiglu_hidden(d)`: the GELU MLP's parameters."
     def __init__(self, d_model: int, dropout: float):
@@ -73,21 +75,25 @@ class SwiGLU(nn.Module):
         h = swiglu_hidden(d_model)
         self.fc, self.proj, self.drop = nn.Linear(d_model, 2 * h), nn.Linear(h, d_model), nn.Dropout(dropout)
     def forward(self, x):
-        g, u = self.fc(x).chunk(2, dim=-1)                          # (..., h) each
-        return self.drop(self.proj(F.silu(g) * u))                 # (..., C)
+        return self.drop(self.proj(swiglu_act(self.fc(x))))        # (..., 2h) -> (..., C)
 
 # %% ../nbs/02d_architecture.ipynb #b39e3da1
-@FFNS.register('moe', searchable=False)
+@FFNS.register('moe', searchable=False, stacks=False,   # routing gathers each model's own tokens
+               # k experts' hidden layers
+               memory=lambda d_model, top_k: top_k * 10 * d_model + d_model)
 class MixtureOfExperts(nn.Module):
-    "E GELU MLPs and a linear router: each token to its top-k experts, mixed by renormalised router probabilities; no capacity limit."
+    """E GELU MLPs and a linear router: each token to its top-k experts,
+    mixed by renormalised router probabilities; no capacity limit."""
     def __init__(self, d_model: int, dropout: float, n_experts: int = 4, top_k: int = 2):
         super().__init__()
-        if not 1 <= top_k <= n_experts: raise ValueError(f"moe: top_k={top_k} must be in [1, n_experts={n_experts}]")
+        if not 1 <= top_k <= n_experts:
+            raise ValueError(f"moe: top_k={top_k} must be in [1, n_experts={n_experts}]")
         self.n_experts, self.top_k = n_experts, top_k
         self.router = nn.Linear(d_model, n_experts, bias=False)
         self.experts = nn.ModuleList(MLP(d_model, 0.0) for _ in range(n_experts))
         self.drop = nn.Dropout(dropout)
-        self.aux = None                                              # the last forward's load-balance loss
+        # the last forward's load-balance loss
+        self.aux = None
 
     def forward(self, x):                                            # (..., C)
         C, E = x.shape[-1], self.n_experts
@@ -97,18 +103,19 @@ class MixtureOfExperts(nn.Module):
         gate = gate / gate.sum(-1, keepdim=True)
         out = xf.new_zeros(xf.shape)
         for e, expert in enumerate(self.experts):
-            tok, slot = (idx == e).nonzero(as_tuple=True)            # the tokens routed to e, and which of their k choices
+            # the tokens routed to e, and which of their k choices
+            tok, slot = (idx == e).nonzero(as_tuple=True)
             out.index_add_(0, tok, (expert(xf[tok]) * gate[tok, slot, None]).to(out.dtype))
-        f = F.one_hot(idx, E).sum((0, 1)).float() / idx.numel()      # (E,): share of assignments, no gradient
+        # (E,): share of assignments, no gradient
+        f = F.one_hot(idx, E).sum((0, 1)).float() / idx.numel()
         self.aux = E * (f * probs.mean(0)).sum()
         return self.drop(out.view(x.shape))
 
 # %% ../nbs/02d_architecture.ipynb #96b647f6
 def make_ffn(name: str, d_model: int, dropout: float, moe_experts: int = 4, moe_top_k: int = 2) -> nn.Module:
-    "Instantiate feed-forward option `name`: `f(d_model, dropout)`, and a mixture of experts with `moe_experts` and `moe_top_k`."
-    f = FFNS[name]
-    if isinstance(f, type) and issubclass(f, MixtureOfExperts): return f(d_model, dropout, moe_experts, moe_top_k)
-    return f(d_model, dropout)
+    """Instantiate feed-forward option `name`: `f(d_model, dropout)`,
+    and a mixture of experts with `moe_experts` and `moe_top_k`."""
+    return FFNS.build(name, d_model, dropout, n_experts=moe_experts, top_k=moe_top_k)
 
 # %% ../nbs/02d_architecture.ipynb #8bfbef7d
 class RMSNorm(nn.Module):
@@ -116,7 +123,8 @@ class RMSNorm(nn.Module):
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()
         self.eps, self.weight = eps, nn.Parameter(torch.ones(d_model))
-    def forward(self, x): return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 @NORMS.register('layernorm')
 def layernorm(d_model: int) -> nn.Module:
@@ -130,26 +138,30 @@ def rmsnorm(d_model: int) -> nn.Module:
 
 def make_norm(name: str, d_model: int) -> nn.Module:
     "Instantiate norm option `name`."
-    return NORMS[name](d_model)
+    return NORMS.build(name, d_model)
 
 # %% ../nbs/02d_architecture.ipynb #07433aba
 @functools.lru_cache(maxsize=32)
 def _sliding_mask(T: int, size: int, device) -> torch.Tensor:
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)   # True where j <= i - size
+    # True where j <= i - size
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)
 
-@WINDOWS.register('full')
+@WINDOWS.register('full', masks=False)
 def full(T: int, size: int, device=None) -> torch.Tensor|None:
     "Every earlier key: nothing blocked beyond the causal mask."
     return None
 
 @WINDOWS.register('sliding', searchable=False)
 def sliding(T: int, size: int, device=None) -> torch.Tensor|None:
-    "The last `size` keys up to and including the query: True (blocked) where j ≤ i − size, `(T, T)`; None when T ≤ size."
+    """The last `size` keys up to and including the query: True (blocked) where j ≤ i − size, `(T,
+    T)`; None when T ≤ size."""
     if size < 1: raise ValueError(f"window size must be >= 1, got {size}")
     if T <= size: return None
-    if getattr(torch.compiler, 'is_compiling', lambda: False)(): return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)
+    if getattr(torch.compiler, 'is_compiling', lambda: False)():
+        return torch.ones(T, T, dtype=torch.bool, device=device).tril(-size)
     return _sliding_mask(T, size, torch.device(device) if device is not None else torch.device('cpu'))
 
 def window_mask(name: str, T: int, size: int, device=None) -> torch.Tensor|None:
-    "The keys option `name` blocks for T queries (besides the future ones): None or a bool `(T, T)`."
+    """The keys option `name` blocks for T queries (besides the future ones): None or a bool `(T,
+    T)`."""
     return WINDOWS[name](T, size, device)

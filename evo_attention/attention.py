@@ -8,15 +8,16 @@ import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .options import TEMPERATURES, Similarity, make_similarity
+from .options import SIMILARITIES, NORMALIZATIONS, TEMPERATURES
+from .similarities import make_similarity
 from .normalizations import make_normalization
-from .modern import make_gating
+from .gates import make_gating
 from .gene import AttentionGene
 from .position import make_position
 from .architecture import kv_heads, expand_kv, window_mask
 
 # %% auto #0
-__all__ = ['EvoAttention', 'causal_check']
+__all__ = ['EvoAttention', 'fused_path', 'sink_of', 'causal_check']
 
 # %% ../nbs/04_attention.ipynb #f0b5de84
 class EvoAttention(nn.Module):
@@ -31,7 +32,7 @@ class EvoAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model, bias=gene.use_bias)
         self.similarity = make_similarity(gene.similarity, n_heads, self.d_head)
         self.normalize = make_normalization(gene.normalization, n_heads, fast)   # a function (fast: e.g. sparsemax's partial sort) or a module
-        self.temperature = TEMPERATURES[gene.temperature](n_heads, d_model, self.d_head)
+        self.temperature = TEMPERATURES.build(gene.temperature, n_heads, d_model, self.d_head)
         self.gating = make_gating(gene.gating, d_model, n_heads)
         self.attn_dropout = nn.Dropout(gene.dropout)
         self.fast = fast
@@ -39,9 +40,8 @@ class EvoAttention(nn.Module):
 
     @property
     def uses_fused(self) -> bool:
-        "Whether `forward` takes the fused kernel: softmax (or softmax with a sink) over a dot product of transformed q and k."
-        softmax = self.gene.normalization == 'softmax' or getattr(self.normalize, 'sink', None) is not None
-        return self.fast and softmax and type(self.similarity).as_dot is not Similarity.as_dot
+        "Whether `forward` takes the fused kernel (`fused_path`)."
+        return fused_path(self.gene, self.fast)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -55,14 +55,14 @@ class EvoAttention(nn.Module):
         if self.uses_fused:
             qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
             p = self.attn_dropout.p if self.training else 0.0
-            sink = getattr(self.normalize, 'sink', None)
+            sink = sink_of(self.gene, self.normalize)
             if sink is not None: y = _sdpa_with_sink(qd * tau, kd, v, sink, p, bias)
             elif bias is None: y = F.scaled_dot_product_attention(qd * tau, kd, v, is_causal=True, scale=1.0, dropout_p=p)
             else: y = F.scaled_dot_product_attention(qd * tau, kd, v, attn_mask=_causal_bias(bias, T), scale=1.0, dropout_p=p)
         else:
             scores = getattr(self.similarity, 'causal_scores', self.similarity)   # may skip the keys the mask hides
             if not pos.rotates: s = scores(q, k)
-            elif type(self.similarity).as_dot is not Similarity.as_dot:   # rotate what meets in the dot product
+            elif getattr(self.similarity, 'as_dot', None) is not None:   # rotate what meets in the dot product
                 qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
                 s = qd @ kd.transpose(-2, -1)
             else: s = scores(*pos.rotate(q, k))
@@ -76,6 +76,19 @@ class EvoAttention(nn.Module):
         if pre_proj is not None: y = pre_proj(y, x)
         return self.gating.post(self.proj(y), x)
 
+# %% ../nbs/04_attention.ipynb #f0b5de91
+def fused_path(gene: AttentionGene, fast: bool) -> bool:
+    "Whether a layer of `gene` takes the fused kernel: a softmax (declared `fused`, or with a `sink`) of a dot product (`as_dot`)."
+    norm = gene.normalization
+    softmax = NORMALIZATIONS.declared(norm, 'fused', False) or NORMALIZATIONS.declared(norm, 'sink') is not None
+    return fast and bool(softmax) and SIMILARITIES.declared(gene.similarity, 'as_dot') is not None
+
+def sink_of(gene: AttentionGene, normalize):
+    "The extra logit of `gene`'s normalization (a number, or the module's per-head `sink` parameter), or None."
+    sink = NORMALIZATIONS.declared(gene.normalization, 'sink')
+    return normalize.sink if sink is True else sink
+
+# %% ../nbs/04_attention.ipynb #f0b5de93
 def _with_window(bias: torch.Tensor|None, window: str, size: int, x: torch.Tensor) -> torch.Tensor|None:
     "The score bias with `-inf` on the keys the window blocks (a zero `(1, T, T)` bias first if there was none); `bias` itself for a full window."
     T = x.shape[1]

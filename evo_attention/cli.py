@@ -15,7 +15,7 @@ from .train import train_and_evaluate
 from .evolution import Evolution, VANILLA
 from .runs import RunFolder, RunStateError, dumps
 from .config import preset_config
-from . import gene as _gene
+from .options import COMPONENTS
 from .experiment import (DataSource, Experiment, ExperimentError, load_experiment,
                                       changed_settings)
 
@@ -90,9 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument('--address', help="ray: the cluster's address ('auto': the running cluster; default: start a local one)")
     ev.add_argument('--per-layer', dest='per_layer', action='store_const', const=True, default=None, help='a gene per layer (mixed stacks)')
     ev.add_argument('--inherit-weights', dest='inherit_weights', action='store_const', const=True, default=None, help="children start from their parents' trained weights")
-    for c in _gene._COMPONENTS:          # every searched component, read from the registries
+    for c, reg in COMPONENTS.items():    # every gene component, read from the registries
         ev.add_argument(f"--{c.replace('_', '-')}", dest=c, default=None,
-                        help=f"comma-separated {c} options to search (default: the preset's or the file's space)")
+                        help=f"comma-separated {c} options to search: {reg.doc} "
+                             f"(default: the preset's or the file's space)")
     va = sub.add_parser('validate', help='check an experiment file: every problem with its line and the allowed values')
     va.add_argument('file', help='the experiment file (YAML)')
     bl = sub.add_parser('baseline', help='train and evaluate the vanilla gene')
@@ -126,7 +127,7 @@ def _source(args, default) -> DataSource:
 
 def experiment_from_args(args) -> Experiment:
     "The search that `evolve`'s arguments describe: an experiment file (`--spec`) with the flags given on top, or a preset with them."
-    named = {c: getattr(args, c).split(',') for c in _gene._COMPONENTS if getattr(args, c, None)}
+    named = {c: getattr(args, c).split(',') for c in COMPONENTS if getattr(args, c, None)}
     if not getattr(args, 'spec', None):
         cfg, data = config_from_args(args)
         space = SearchSpace(**{**vars(SearchSpace.of_preset(_preset(args))), **named})
@@ -179,7 +180,7 @@ def evolve_command(args, exp: Experiment) -> int:
     if args.resume and not (out / 'state.json').exists():
         raise RunStateError(f"--resume: {out} holds no search to resume")
     # Resumed without a file or component flags: the folder's saved space.
-    given = args.spec or any(getattr(args, c, None) for c in _gene._COMPONENTS)
+    given = args.spec or any(getattr(args, c, None) for c in COMPONENTS)
     t0 = time.time()
     evo = Evolution(cfg, data=exp.data.load(cfg), search_space=exp.space if given or not args.resume else None,
                     run_dir=out, progress=not args.no_progress, data_source=exp.data, preset=exp.preset)
@@ -213,15 +214,13 @@ def report_command(run, html: str|None = None, markdown: bool = False, top: int 
 
 # %% ../nbs/12_cli.ipynb #c5f7356b
 def options_text() -> str:
-    "Every registered option of each component with its one-line description, marked when the default search space holds it."
+    "Every registered option of each gene component with its one-line description, marked when the default search space holds it."
     import inspect
-    from evo_attention import options
-    regs = list({id(v): v for v in vars(options).values() if isinstance(v, options.Registry)}.values())
     space, out = SearchSpace(), []
-    for reg in regs:
-        try: default = space.options(reg.component)
-        except ValueError: default = reg.searchable()          # a registry that is not a gene field
-        out.append(f"{reg.component} ({len(reg)} options, {sum(n in default for n in reg)} searched by default):")
+    for c, reg in COMPONENTS.items():
+        default = space.options(c)
+        searched = sum(name in default for name in reg)
+        out.append(f"{c} ({len(reg)} options, {searched} searched by default): {reg.doc}")
         w = max(map(len, reg.names()))
         for name in reg.names():
             doc = (inspect.getdoc(reg[name]) or '').strip().splitlines()
@@ -230,5 +229,6 @@ def options_text() -> str:
     lo, hi = space.dropout
     out += [f"use_bias: {', '.join(str(b).lower() for b in space.use_bias)} (both searched)",
             f"dropout: uniform in [{lo}, {hi}], rounded to 0.01", '',
-            "* = in the default search space; the others are opt-in (e.g. evo-attention evolve --normalization softmax,entmax15)."]
+            "* = in the default search space; the others are opt-in "
+            "(e.g. evo-attention evolve --normalization softmax,entmax15)."]
     return '\n'.join(out)

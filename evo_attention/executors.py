@@ -16,13 +16,15 @@ __all__ = ['is_out_of_memory', 'failed_result', 'run_jobs', 'training_config']
 
 # %% ../nbs/08a_executors.ipynb #06518858
 def is_out_of_memory(e: BaseException) -> bool:
-    "Whether `e` says a device ran out of memory (a CUDA OOM, a refused memory estimate, the CPU allocator giving up)."
+    """Whether `e` says a device ran out of memory (a CUDA OOM, a refused memory estimate,
+    the CPU allocator giving up)."""
     import torch
     oom = getattr(torch, 'OutOfMemoryError', None) or getattr(torch.cuda, 'OutOfMemoryError', ())
     return isinstance(e, (MemoryError, oom, NotEnoughMemoryError)) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
 
 def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
-    "The record of a training that could not run (out of memory, a lost worker): the worst fitness, and why."
+    """The record of a training that could not run (out of memory, a lost worker):
+    the worst fitness, and why."""
     import torch
     if torch.cuda.is_available(): torch.cuda.empty_cache()
     gid = parse_gene(gene).id
@@ -33,17 +35,21 @@ def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
 
 # %% ../nbs/08a_executors.ipynb #c486b4d2
 def run_jobs(evo, jobs: list, extra: dict,
-             hooks=None,        # optional f(individual, replicate) -> more keyword arguments of that training (e.g. weight inheritance)
+             # optional f(individual, replicate) -> more keyword arguments of that training (e.g. weight inheritance)
+             hooks=None,
             ):
-    "Run (individual, replicate) trainings; yield (individual, replicate, metrics) as each one finishes."
+    """Run (individual, replicate) trainings; yield (individual, replicate,
+    metrics) as each one finishes."""
     c = training_config(evo)
     if not jobs: return
     own = {(ind.gene.id, r): hooks(ind, r) for ind, r in jobs} if hooks else {}
-    local = any(own.values())                  # trainings with hooks run here or in worker processes
+    # trainings with hooks run here or in worker processes
+    local = any(own.values())
     if c.executor == 'ray' and not local:
         from evo_attention.ray_executor import ray_jobs
-        yield from ray_jobs(evo, jobs, extra)
-    elif c.together and not local and len(jobs) > 1 and evo.evaluate is train_and_evaluate: yield from _together_jobs(evo, jobs, extra)
+        yield from ray_jobs(evo, jobs, extra, failed=failed_result, is_oom=is_out_of_memory)
+    elif c.together and not local and len(jobs) > 1 and evo.evaluate is train_and_evaluate:
+        yield from _together_jobs(evo, jobs, extra)
     elif c.workers > 1 and len(jobs) > 1: yield from _pool_jobs(evo, jobs, extra, own)
     else:
         for ind, r in jobs:
@@ -58,11 +64,13 @@ def run_jobs(evo, jobs: list, extra: dict,
             yield ind, r, m
 
 def training_config(evo):
-    "The config every training of `evo`'s gets: its `training_config` (the run's numerics settled) where it has one."
+    "The config each training of `evo` gets: its `training_config` (the run's numerics) if any."
     return getattr(evo, 'training_config', None) or evo.config
 
+# %% ../nbs/08a_executors.ipynb #c48601c0
 def _together_jobs(evo, jobs: list, extra: dict):
-    "All `jobs` as one batched model (`population.train_together`); a kill loses the trainings of this batch."
+    """All `jobs` as one batched model (`population.train_together`);
+    a kill loses the trainings of this batch."""
     from evo_attention.population import train_together
     if evo.callback:
         for ind, r in jobs: evo.callback('training', evo, individual=ind, replicate=r)
@@ -74,8 +82,10 @@ def _together_jobs(evo, jobs: list, extra: dict):
         res = [failed_result(ind.gene, r, e) for ind, r in jobs]
     for (ind, r), m in zip(jobs, res): yield ind, r, m
 
+# %% ../nbs/08a_executors.ipynb #c48602c0
 def _pool_jobs(evo, jobs: list, extra: dict, own: dict):
-    "`config.workers` trainings at once in spawned processes (`own`: each training's hooks); their progress comes back through a queue."
+    """`config.workers` trainings at once in spawned processes (`own`: each training's hooks);
+    their progress comes back through a queue."""
     import torch
     threads = torch.get_num_threads()     # as here: the same CPU arithmetic, so the same results
     ctx = multiprocessing.get_context('spawn')
@@ -90,7 +100,8 @@ def _pool_jobs(evo, jobs: list, extra: dict, own: dict):
             while pending:
                 finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 _forward_events(evo, events, index)
-                for fut in finished:                      # recorded as each finishes: a kill loses only trainings in progress
+                # recorded as each finishes: a kill loses only trainings in progress
+                for fut in finished:
                     ind, r = futures[fut]
                     try: m = fut.result()
                     except Exception as e:

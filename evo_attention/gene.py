@@ -7,17 +7,17 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace, InitVar
+from fastcore.basics import patch
 from . import options
-from .position import POSITIONS
-from .architecture import KV_HEADS, FFNS, NORMS, WINDOWS
+from .options import COMPONENTS
+# the option chapters: importing them registers every built-in option
+from . import normalizations, similarities, position, architecture, temperatures, gates
 
 # %% auto #0
-__all__ = ['ORIGINAL_OPTIONS', 'AttentionGene', 'SearchSpace']
+__all__ = ['ORIGINAL_OPTIONS', 'AttentionGene', 'gene_fields', 'SearchSpace']
 
 # %% ../nbs/03_gene.ipynb #d3a7dc37
-_COMPONENTS = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
-               'gating': options.GATINGS, 'temperature': options.TEMPERATURES, 'position': POSITIONS,
-               'kv_heads': KV_HEADS, 'ffn': FFNS, 'norm': NORMS, 'window': WINDOWS}
+_COMPONENTS = COMPONENTS   # every component's registry, in field order: declared once, in `options`
 # The original EvoAttention's options (2016–2019 mechanisms). Registries have grown since; this is the space a search
 # over "the original's options" means, and what a saved space that left a component open (None) meant.
 ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine'],
@@ -25,7 +25,8 @@ ORIGINAL_OPTIONS = dict(similarity=['dot', 'multiplicative', 'additive', 'cosine
                         gating=['none', 'input_gate', 'output_gate', 'highway'], temperature=['fixed', 'learned', 'adaptive'],
                         position=['learned'])
 # components added after the six canonical fields: in an id only when not at their default, as `key=value`
-_EXTRAS = {'position': 'learned', 'kv_heads': 'mha', 'ffn': 'gelu', 'norm': 'layernorm', 'window': 'full'}
+# position, kv_heads, ffn, norm, window
+_EXTRAS = {c: reg.default for c, reg in list(COMPONENTS.items())[4:]}
 # The architecture components (kv_heads, ffn, norm, window) are not in ORIGINAL_OPTIONS: a space that leaves them open
 # (None) searches their searchable options, only the defaults unless an option opts in, and saves nothing for them.
 # the original's names for fields (and `gene_dict` keys) that are spelled differently here
@@ -35,8 +36,10 @@ _CLASS_LISTS = {'similarity': ('SIMILARITY_FUNCS',), 'normalization': ('NORMALIZ
                 'gating': ('GATING', 'GATING_TYPES'), 'temperature': ('TEMPERATURE_MODES', 'TEMPERATURE_TYPES'),
                 'position': ('POSITIONS',)}
 
+# %% ../nbs/03_gene.ipynb #d3a7dc51
 def _declared(gene_cls: type, component: str) -> list|None:
-    "The option list `gene_cls` or its nearest base sets for `component` (under either name); None where none does."
+    """The option list `gene_cls` or its nearest base sets for `component` (under either name);
+    None where none does."""
     for klass in gene_cls.__mro__:
         own = {n: klass.__dict__[n] for n in _CLASS_LISTS[component]
                if n in klass.__dict__ and not isinstance(klass.__dict__[n], _OptionList)}
@@ -48,27 +51,31 @@ def _declared(gene_cls: type, component: str) -> list|None:
     return None
 
 class _OptionList:
-    "A class attribute that reads as the component's options: a subclass's own list if it sets one, else the original's options."
+    """A class attribute that reads as the component's options:
+    a subclass's own list if it sets one, else the original's options."""
     def __init__(self, component: str): self.component = component
     def __get__(self, obj, owner=None) -> list:
         v = _declared(owner or type(obj), self.component)
         return list(v) if v is not None else list(ORIGINAL_OPTIONS[self.component])
 
+# %% ../nbs/03_gene.ipynb #d3a7dc53
 @dataclass(frozen=True)
 class AttentionGene:
     "One attention mechanism (six fields and the position component) and the architecture around it, named by a canonical id."
-    similarity: str = 'dot'          # how queries meet keys: options.SIMILARITIES
-    normalization: str = 'softmax'   # scores -> weights: options.NORMALIZATIONS
-    gating: str = 'none'             # gate around attention: options.GATINGS
-    temperature: str = 'fixed'       # score scale: options.TEMPERATURES
+    similarity: str = COMPONENTS['similarity'].default         # how queries meet keys: 'dot'
+    normalization: str = COMPONENTS['normalization'].default   # scores -> weights: 'softmax'
+    gating: str = COMPONENTS['gating'].default                 # gate around attention: 'none'
+    temperature: str = COMPONENTS['temperature'].default       # score scale: 'fixed'
     use_bias: bool = True            # biases in the q, k, v and output projections
     dropout: float = 0.1             # attention-weight dropout, rounded to 0.01
-    gene_dict: InitVar[dict|None] = None  # the original's constructor: all fields in one dict, original or current keys
-    position: str = 'learned'        # where position enters: options.POSITIONS (in the id only when not 'learned')
-    kv_heads: str = 'mha'            # key/value heads: architecture.KV_HEADS (in the id only when not the default, like the rest)
-    ffn: str = 'gelu'                # the block's feed-forward layer: architecture.FFNS
-    norm: str = 'layernorm'          # the model's norms: architecture.NORMS
-    window: str = 'full'             # which earlier keys a query sees: architecture.WINDOWS
+    # the original's constructor: all fields in one dict, original or current keys
+    gene_dict: InitVar[dict|None] = None
+    # the components added since: in the id only when not at their default, as `key=value`
+    position: str = COMPONENTS['position'].default   # where position enters: 'learned'
+    kv_heads: str = COMPONENTS['kv_heads'].default   # key/value heads: 'mha'
+    ffn: str = COMPONENTS['ffn'].default             # the block's feed-forward layer: 'gelu'
+    norm: str = COMPONENTS['norm'].default           # the model's norms: 'layernorm'
+    window: str = COMPONENTS['window'].default       # which earlier keys a query sees: 'full'
 
     # The original's option lists (GATING_TYPES and TEMPERATURE_TYPES are earlier names of GATING and
     # TEMPERATURE_MODES). They read as the original's options, so code written for the original samples,
@@ -86,7 +93,8 @@ class AttentionGene:
         if gene_dict is not None:
             for k, v in _from_original_keys(gene_dict).items(): object.__setattr__(self, k, v)
         for comp, reg in _COMPONENTS.items(): reg.check(getattr(self, comp))
-        if not isinstance(self.use_bias, bool): raise ValueError(f"use_bias must be True or False, got {self.use_bias!r}")
+        if not isinstance(self.use_bias, bool):
+            raise ValueError(f"use_bias must be True or False, got {self.use_bias!r}")
         d = self.dropout
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {d!r}")
@@ -94,79 +102,101 @@ class AttentionGene:
 
     @property
     def id(self) -> str:
-        "Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1'; a component not at its default adds e.g. '|position=rope|ffn=swiglu'."
+        """Canonical id, e.g. 'dot|sparsemax|output_gate|learned|bias=true|dropout=0.1';
+        a component not at its default adds e.g. '|position=rope|ffn=swiglu'."""
         extras = ''.join(f"|{k}={getattr(self, k)}" for k, d in _EXTRAS.items() if getattr(self, k) != d)
         return (f"{self.similarity}|{self.normalization}|{self.gating}|{self.temperature}"
                 f"|bias={str(self.use_bias).lower()}|dropout={self.dropout:g}{extras}")
 
     def __str__(self): return self.id
 
-    @property
-    def temperature_mode(self) -> str:
-        "The original's name of `temperature`."
-        return self.temperature
+# %% ../nbs/03_gene.ipynb #d3a7dc55
+@patch(as_prop=True)
+def temperature_mode(self: AttentionGene) -> str:
+    "The original's name of `temperature`."
+    return self.temperature
 
-    @property
-    def attention_dropout(self) -> float:
-        "The original's name of `dropout`."
-        return self.dropout
+@patch(as_prop=True)
+def attention_dropout(self: AttentionGene) -> float:
+    "The original's name of `dropout`."
+    return self.dropout
 
-    def to_dict(self) -> dict:
-        "The six fields under the original's keys, and the added components not at their default (`AttentionGene(gene_dict=g.to_dict()) == g`)."
-        inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
-        return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)
-                if f.name not in _EXTRAS or getattr(self, f.name) != _EXTRAS[f.name]}
+@patch
+def to_dict(self: AttentionGene) -> dict:
+    """The six fields under the original's keys, and the added components not at their default
+    (`AttentionGene(gene_dict=g.to_dict()) == g`)."""
+    inv = {v: k for k, v in _ORIGINAL_KEYS.items()}
+    return {inv.get(f.name, f.name): getattr(self, f.name) for f in fields(self)
+            if f.name not in _EXTRAS or getattr(self, f.name) != _EXTRAS[f.name]}
 
-    @classmethod
-    def from_id(cls, s: str) -> AttentionGene:
-        "Parse a canonical id (6 fields, then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."
-        parts = [p.strip() for p in str(s).split('|')]
-        if len(parts) not in (4, 6) and not (len(parts) > 6 and all('=' in p for p in parts[6:])):
-            raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature), "
-                             f"6 (...|bias=true|dropout=0.1) or 6 and key=value extras (...|position=rope), got {len(parts)}")
-        kw = dict(zip(('similarity', 'normalization', 'gating', 'temperature'), parts[:4]))
-        if len(parts) >= 6:
-            b, d = parts[4], parts[5]
-            if b not in ('bias=true', 'bias=false'): raise ValueError(f"gene id {s!r}: field 5 must be bias=true or bias=false, got {b!r}")
-            try: kw['dropout'] = float(d.removeprefix('dropout=')) if d.startswith('dropout=') else None
-            except ValueError: kw['dropout'] = None
-            if kw['dropout'] is None: raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
-            kw['use_bias'] = b == 'bias=true'
-        for p in parts[6:]:
-            key, value = (t.strip() for t in p.split('=', 1))
-            if key not in _EXTRAS: raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
-            if key in kw: raise ValueError(f"gene id {s!r}: {key} is given twice")
-            kw[key] = value
-        return cls(**kw)
+# %% ../nbs/03_gene.ipynb #d3a7dc57
+@patch(cls_method=True)
+def from_id(cls: AttentionGene, s: str) -> AttentionGene:
+    """Parse a canonical id (6 fields,
+    then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."""
+    parts = [p.strip() for p in str(s).split('|')]
+    if len(parts) not in (4, 6) and not (len(parts) > 6 and all('=' in p for p in parts[6:])):
+        raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature), "
+                         f"6 (...|bias=true|dropout=0.1) or 6 and key=value extras (...|position=rope), got {len(parts)}")
+    kw = dict(zip(('similarity', 'normalization', 'gating', 'temperature'), parts[:4]))
+    if len(parts) >= 6:
+        b, d = parts[4], parts[5]
+        if b not in ('bias=true', 'bias=false'):
+            raise ValueError(f"gene id {s!r}: field 5 must be bias=true or bias=false, got {b!r}")
+        try: kw['dropout'] = float(d.removeprefix('dropout=')) if d.startswith('dropout=') else None
+        except ValueError: kw['dropout'] = None
+        if kw['dropout'] is None:
+            raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
+        kw['use_bias'] = b == 'bias=true'
+    for p in parts[6:]:
+        key, value = (t.strip() for t in p.split('=', 1))
+        if key not in _EXTRAS:
+            raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
+        if key in kw: raise ValueError(f"gene id {s!r}: {key} is given twice")
+        kw[key] = value
+    return cls(**kw)
 
-    @classmethod
-    def search_space(cls) -> SearchSpace: return SearchSpace.from_gene_class(cls)
+# %% ../nbs/03_gene.ipynb #d3a7dc59
+@patch(cls_method=True)
+def search_space(cls: AttentionGene) -> SearchSpace: return SearchSpace.from_gene_class(cls)
 
-    @classmethod
-    def random(cls, rng: random.Random|None = None) -> AttentionGene:
-        "A random gene from this class's search space."
-        return cls.search_space().sample(rng or random.Random())
+@patch(cls_method=True)
+def random(cls: AttentionGene, rng: random.Random|None = None) -> AttentionGene:
+    "A random gene from this class's search space."
+    return cls.search_space().sample(rng or random.Random())
 
-    def mutate(self, mutation_rate: float = 0.3, rng: random.Random|None = None) -> AttentionGene:
-        "A copy whose fields are each redrawn from this class's search space with probability `mutation_rate`."
-        return type(self).search_space().mutate(self, mutation_rate, rng or random.Random())
+@patch
+def mutate(self: AttentionGene, mutation_rate: float = 0.3, rng: random.Random|None = None) -> AttentionGene:
+    "A copy whose fields are each redrawn from this class's search space with probability `mutation_rate`."
+    return type(self).search_space().mutate(self, mutation_rate, rng or random.Random())
 
-    def crossover(self, other: AttentionGene, rng: random.Random|None = None) -> AttentionGene:
-        "Uniform crossover: each field from `self` or `other` with probability 1/2."
-        return type(self).search_space().crossover(self, other, rng or random.Random())
+@patch
+def crossover(self: AttentionGene, other: AttentionGene, rng: random.Random|None = None) -> AttentionGene:
+    "Uniform crossover: each field from `self` or `other` with probability 1/2."
+    return type(self).search_space().crossover(self, other, rng or random.Random())
 
 def _from_original_keys(d) -> dict:
-    "Field values from a `gene_dict` (the original's keys or the current ones); unknown or clashing keys are an error."
-    if not isinstance(d, Mapping): raise ValueError(f"gene_dict must be a dict of gene fields, got {type(d).__name__}")
+    """Field values from a `gene_dict` (the original's keys or the current ones);
+    unknown or clashing keys are an error."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f"gene_dict must be a dict of gene fields, got {type(d).__name__}")
     names = [f.name for f in fields(AttentionGene)]
     allowed = [*names[:3], 'temperature_mode', 'use_bias', 'attention_dropout', *_EXTRAS]
     out = {}
     for k, v in d.items():
         name = _ORIGINAL_KEYS.get(k, k)
-        if name not in names: raise ValueError(f"gene_dict key {k!r} is not one of {', '.join(allowed)} (or temperature, dropout)")
-        if name in out and out[name] != v: raise ValueError(f"gene_dict gives {name} twice with different values: {out[name]!r} and {v!r}")
+        if name not in names:
+            raise ValueError(f"gene_dict key {k!r} is not one of {', '.join(allowed)} (or temperature, dropout)")
+        if name in out and out[name] != v:
+            raise ValueError(f"gene_dict gives {name} twice with different values: {out[name]!r} and {v!r}")
         out[name] = v
     return out
+
+# %% ../nbs/03_gene.ipynb #d3a7dc41
+def gene_fields() -> list[str]:
+    """The gene's fields in id order: the original's four components, use_bias, dropout,
+    then the components added since."""
+    return [f.name for f in fields(AttentionGene)]
 
 # %% ../nbs/03_gene.ipynb #be1f5d6d
 @dataclass(frozen=True)
@@ -178,9 +208,12 @@ class SearchSpace:
     temperature: tuple|None = None
     use_bias: tuple = (True, False)
     dropout: tuple = (0.0, 0.3)      # (low, high): uniform, rounded to 0.01
-    position: tuple|None = None      # None: the searchable positions (only 'learned' unless an option opts in)
-    kv_heads: tuple|None = None      # None: the searchable options of each architecture component (only its default
-    ffn: tuple|None = None           #   unless an option opts in): such a space draws no random number for them
+    # None: the searchable positions (only 'learned' unless an option opts in)
+    position: tuple|None = None
+    # None: the searchable options of each architecture component (only its default
+    kv_heads: tuple|None = None
+    #   unless an option opts in): such a space draws no random number for them
+    ffn: tuple|None = None
     norm: tuple|None = None
     window: tuple|None = None
 
@@ -190,76 +223,95 @@ class SearchSpace:
             if v is not None:
                 if isinstance(v, str): v = (v,)
                 v = tuple(dict.fromkeys(v))
-                if not v: raise ValueError(f"search space: {comp} needs at least one option; allowed: {', '.join(_COMPONENTS[comp])}")
+                if not v:
+                    raise ValueError(f"search space: {comp} needs at least one option; allowed: {', '.join(_COMPONENTS[comp])}")
                 for name in v: _COMPONENTS[comp].check(name)
                 object.__setattr__(self, comp, v)
         ub = tuple(dict.fromkeys(self.use_bias))
-        if not ub or any(not isinstance(b, bool) for b in ub): raise ValueError(f"search space: use_bias must be a non-empty subset of (True, False), got {self.use_bias!r}")
+        if not ub or any(not isinstance(b, bool) for b in ub):
+            raise ValueError(f"search space: use_bias must be a non-empty subset of (True, False), got {self.use_bias!r}")
         object.__setattr__(self, 'use_bias', ub)
         lo, hi = self.dropout
-        if not 0 <= lo <= hi < 1: raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high < 1, got {self.dropout!r}")
+        if not 0 <= lo <= hi < 1:
+            raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high < 1, got {self.dropout!r}")
         # Left open, an added component (position, kv_heads, ffn, norm, window) is kept out of the instance's __dict__ (it
         # reads the class default, None), so a space that does not name it serialises (`vars`) as spaces did before it existed.
         for comp in _EXTRAS:
             if getattr(self, comp) is None and comp in self.__dict__: object.__delattr__(self, comp)
 
-    @classmethod
-    def original(cls) -> SearchSpace:
-        "The original EvoAttention's space: its four components' options, learned positions, bias both ways, dropout 0–0.3."
-        return cls(**{c: tuple(v) for c, v in ORIGINAL_OPTIONS.items()})
+# %% ../nbs/03_gene.ipynb #be1f5d71
+@patch(cls_method=True)
+def original(cls: SearchSpace) -> SearchSpace:
+    """The original EvoAttention's space: its four components' options, learned positions,
+    bias both ways, dropout 0–0.3."""
+    return cls(**{c: tuple(v) for c, v in ORIGINAL_OPTIONS.items()})
 
-    @classmethod
-    def of_preset(cls, name: str) -> SearchSpace:
-        "A preset's search space: the original's for `paper` (which reproduces the original search), else every searchable option."
-        from evo_attention.config import PRESETS
-        if name not in PRESETS: raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
-        return cls.original() if PRESETS[name].get('space') == 'original' else cls()
+@patch(cls_method=True)
+def of_preset(cls: SearchSpace, name: str) -> SearchSpace:
+    """A preset's search space: the original's for `paper` (which reproduces the original search),
+    else every searchable option."""
+    from evo_attention.config import PRESETS
+    if name not in PRESETS: raise ValueError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
+    return cls.original() if PRESETS[name].get('space') == 'original' else cls()
 
-    @classmethod
-    def from_gene_class(cls, gene_cls=AttentionGene) -> SearchSpace:
-        "The space an `AttentionGene` subclass declares with the original's class lists (unset: the original's options)."
-        return cls(**{comp: tuple(v if (v := _declared(gene_cls, comp)) is not None else ORIGINAL_OPTIONS[comp]) for comp in _CLASS_LISTS})
+@patch(cls_method=True)
+def from_gene_class(cls: SearchSpace, gene_cls=AttentionGene) -> SearchSpace:
+    """The space an `AttentionGene` subclass declares with the original's class lists (unset:
+    the original's options)."""
+    return cls(**{comp: tuple(v if (v := _declared(gene_cls, comp)) is not None else ORIGINAL_OPTIONS[comp]) for comp in _CLASS_LISTS})
 
-    def options(self, component: str) -> list:
-        "The allowed values of one gene field."
-        if component in _COMPONENTS:
-            v = getattr(self, component)
-            return list(v) if v is not None else _COMPONENTS[component].searchable()
-        if component == 'use_bias': return list(self.use_bias)
-        raise ValueError(f"component {component!r} is not one of {', '.join([*_COMPONENTS, 'use_bias'])}")
+# %% ../nbs/03_gene.ipynb #be1f5d73
+@patch
+def options(self: SearchSpace, component: str) -> list:
+    "The allowed values of one gene field."
+    if component in _COMPONENTS:
+        v = getattr(self, component)
+        return list(v) if v is not None else _COMPONENTS[component].searchable()
+    if component == 'use_bias': return list(self.use_bias)
+    raise ValueError(f"component {component!r} is not one of {', '.join([*_COMPONENTS, 'use_bias'])}")
 
-    def _draw(self, field: str, rng: random.Random):
-        if field == 'dropout': return round(rng.uniform(*self.dropout), 2)
-        return rng.choice(self.options(field))
+@patch
+def _draw(self: SearchSpace, field: str, rng: random.Random):
+    if field == 'dropout': return round(rng.uniform(*self.dropout), 2)
+    return rng.choice(self.options(field))
 
-    def _fixed(self) -> dict:
-        "Added components with a single option: set, not drawn (no random numbers), so spaces without them search as before."
-        return {k: self.options(k)[0] for k in _EXTRAS if len(self.options(k)) == 1}
+@patch
+def _fixed(self: SearchSpace) -> dict:
+    """Added components with a single option: set, not drawn (no random numbers),
+    so spaces without them search as before."""
+    return {k: self.options(k)[0] for k in _EXTRAS if len(self.options(k)) == 1}
 
-    def _free(self) -> list:
-        "The gene fields a sample, crossover or mutation draws, in field order."
-        fixed = self._fixed()
-        return [f.name for f in fields(AttentionGene) if f.name not in fixed]
+@patch
+def _free(self: SearchSpace) -> list:
+    "The gene fields a sample, crossover or mutation draws, in field order."
+    fixed = self._fixed()
+    return [f.name for f in fields(AttentionGene) if f.name not in fixed]
 
-    def sample(self, rng: random.Random) -> AttentionGene:
-        "A uniformly random gene."
-        return AttentionGene(**{n: self._draw(n, rng) for n in self._free()}, **self._fixed())
+# %% ../nbs/03_gene.ipynb #be1f5d75
+@patch
+def sample(self: SearchSpace, rng: random.Random) -> AttentionGene:
+    "A uniformly random gene."
+    return AttentionGene(**{n: self._draw(n, rng) for n in self._free()}, **self._fixed())
 
-    def crossover(self, a: AttentionGene, b: AttentionGene, rng: random.Random) -> AttentionGene:
-        "Uniform crossover: each field from either parent with probability 1/2."
-        return AttentionGene(**{n: getattr(a if rng.random() < 0.5 else b, n) for n in self._free()}, **self._fixed())
+@patch
+def crossover(self: SearchSpace, a: AttentionGene, b: AttentionGene, rng: random.Random) -> AttentionGene:
+    "Uniform crossover: each field from either parent with probability 1/2."
+    return AttentionGene(**{n: getattr(a if rng.random() < 0.5 else b, n) for n in self._free()}, **self._fixed())
 
-    def mutate(self, g: AttentionGene, rate: float, rng: random.Random) -> AttentionGene:
-        "Each field is redrawn from the space with probability `rate` (as in the original, it may draw the same value)."
-        return replace(g, **{n: self._draw(n, rng) for n in self._free() if rng.random() < rate})
+@patch
+def mutate(self: SearchSpace, g: AttentionGene, rate: float, rng: random.Random) -> AttentionGene:
+    """Each field is redrawn from the space with probability `rate` (as in the original,
+    it may draw the same value)."""
+    return replace(g, **{n: self._draw(n, rng) for n in self._free() if rng.random() < rate})
 
-    def __contains__(self, g: AttentionGene) -> bool:
-        return (all(getattr(g, c) in self.options(c) for c in (*_COMPONENTS, 'use_bias'))
-                and self.dropout[0] <= g.dropout <= self.dropout[1])
+@patch
+def __contains__(self: SearchSpace, g: AttentionGene) -> bool:
+    return (all(getattr(g, c) in self.options(c) for c in (*_COMPONENTS, 'use_bias'))
+            and self.dropout[0] <= g.dropout <= self.dropout[1])
 
-    @property
-    def n_discrete(self) -> int:
-        "Number of distinct genes ignoring dropout."
-        n = 1
-        for c in (*_COMPONENTS, 'use_bias'): n *= len(self.options(c))
-        return n
+@patch(as_prop=True)
+def n_discrete(self: SearchSpace) -> int:
+    "Number of distinct genes ignoring dropout."
+    n = 1
+    for c in (*_COMPONENTS, 'use_bias'): n *= len(self.options(c))
+    return n

@@ -8,36 +8,44 @@ import copy
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .attention import EvoAttention, _causal_bias, _future_mask, _sdpa_with_sink, _with_window
+from fastcore.basics import patch
+from .attention import EvoAttention, fused_path, sink_of, _causal_bias, _future_mask, _sdpa_with_sink, _with_window
 from .architecture import expand_kv
-from .options import Similarity, TEMPERATURES, AdaptiveTemperature, make_similarity
+from .options import COMPONENTS, TEMPERATURES
+from .similarities import make_similarity
 from .position import make_position
 from .normalizations import make_normalization
-from .modern import make_gating
+from .gates import make_gating
 
 # %% auto #0
-__all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'StackedRMSNorm', 'Ungroupable', 'StackedAdaptiveTemperature',
-           'GroupAttention', 'probe_group']
+__all__ = ['Slot', 'StackedLinear', 'StackedLayerNorm', 'StackedRMSNorm', 'Ungroupable', 'PerModel', 'GroupAttention',
+           'probe_group']
 
 # %% ../nbs/07c_grouped.ipynb #671ac1ee
 class Slot:
-    "Where each model's copy of one parameter lives in a stacked parameter: models a..a+G along dim `d`, `c` entries each."
+    """Where each model's copy of one parameter lives in a stacked parameter:
+    models a..a+G along dim `d`, `c` entries each."""
     def __init__(self, param, d, c, a, names, shape):
         self.param, self.d, self.c, self.a, self.names, self.shape = param, d, c, a, names, shape
     @property
     def G(self): return len(self.names)
-    def per_model(self, t):                                        # (G, c, ...) view of a tensor shaped like the parameter
+    # (G, c, ...) view of a tensor shaped like the parameter
+    def per_model(self, t):
         return t.movedim(self.d, 0).unflatten(0, (self.G, self.c))
-    def get(self, i): return self.param.detach().narrow(self.d, i * self.c, self.c).reshape(self.shape)
+    def get(self, i):
+        return self.param.detach().narrow(self.d, i * self.c, self.c).reshape(self.shape)
 
 class StackedLinear(nn.Module):
-    "M independent `nn.Linear` layers as one: x (M, ..., in) -> (M, ..., out) by one batched matmul."
+    """M independent `nn.Linear` layers as one: x (M, ..., in) -> (M, ...,
+    out) by one batched matmul."""
     def __init__(self, linears: list):
         super().__init__()
-        self.weight = nn.Parameter(torch.stack([l.weight.detach() for l in linears]))      # (M, out, in)
+        # (M, out, in)
+        self.weight = nn.Parameter(torch.stack([l.weight.detach() for l in linears]))
         has = [l.bias is not None for l in linears]
         self.bias = nn.Parameter(torch.stack([l.bias.detach() if l.bias is not None else l.weight.new_zeros(l.out_features)
-                                               for l in linears])) if any(has) else None   # (M, out)
+                                               # (M, out)
+                                               for l in linears])) if any(has) else None
         # a model without a bias keeps a zero one whose gradient is masked to zero: AdamW leaves it at zero
         self.register_buffer('mask', torch.tensor(has, dtype=self.weight.dtype).unsqueeze(1) if any(has) and not all(has) else None)
     def forward(self, x):
@@ -49,10 +57,7 @@ class StackedLinear(nn.Module):
             y = torch.baddbmm(b.unsqueeze(1), x2, self.weight.transpose(1, 2))
         return y.view(M, *mid, -1)                                 # (M, ..., out)
 
-def _model_view(p, x):
-    "A (M, C) parameter viewed to broadcast over x (M, ..., C)."
-    return p.view((x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],))
-
+# %% ../nbs/07c_grouped.ipynb #671ac1f0
 class StackedLayerNorm(nn.Module):
     "M `nn.LayerNorm`s over the last dim, each with its own gain and bias."
     def __init__(self, norms: list):
@@ -60,8 +65,11 @@ class StackedLayerNorm(nn.Module):
         self.eps = norms[0].eps
         self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))        # (M, C)
         self.bias = nn.Parameter(torch.stack([n.bias.detach() for n in norms]))            # (M, C)
-    def forward(self, x):                                          # (M, ..., C)
-        return torch.addcmul(_model_view(self.bias, x), F.layer_norm(x, x.shape[-1:], eps=self.eps), _model_view(self.weight, x))
+    # (M, ..., C): each model's own kernel call, so its
+    def forward(self, x):
+        # gain's gradient sums as one model's does
+        return torch.stack([F.layer_norm(xi, xi.shape[-1:], w, b, self.eps)
+                            for xi, w, b in zip(x, self.weight, self.bias)])
 
 class StackedRMSNorm(nn.Module):
     "M RMSNorms (`norm='rmsnorm'`) over the last dim, each with its own gain."
@@ -69,23 +77,34 @@ class StackedRMSNorm(nn.Module):
         super().__init__()
         self.eps = norms[0].eps
         self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))        # (M, C)
-    def forward(self, x):                                          # (M, ..., C)
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * _model_view(self.weight, x)
+    # (M, ..., C): as one model's RMSNorm computes it
+    def forward(self, x):
+        if not hasattr(F, 'rms_norm'):
+            return torch.stack([_rms(xi, w, self.eps) for xi, w in zip(x, self.weight)])
+        return torch.stack([F.rms_norm(xi, xi.shape[-1:], w, self.eps) for xi, w in zip(x, self.weight)])
+
+# torch < 2.4's RMSNorm
+def _rms(x, w, eps): return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 # %% ../nbs/07c_grouped.ipynb #c01165e4
 class Ungroupable(Exception):
-    "A gene option whose parameters cannot be stacked across models (the models then train one by one)."
+    """A gene option whose parameters cannot be stacked across models
+    (the models then train one by one)."""
 
 def _adopt(new: nn.Module, olds: list, a: int, prefix: str, slots: list, skip: tuple = ()):
-    "Give `new` (built on the meta device for G·H heads) the parameters of `olds` (one per model): concatenated along the dim that grew G-fold."
+    """Give `new` (built on the meta device for G·H heads) the parameters of `olds`
+    (one per model), concatenated on the dim that grew."""
     G = len(olds)
     if any(True for _ in new.buffers()): raise Ungroupable(f"{type(new).__name__} has buffers")
     for name, p in list(new.named_parameters()):
         if name.startswith(skip): continue
         ps = [o.get_parameter(name).detach() for o in olds]
         s, S = ps[0].shape, p.shape
-        d = next((i for i in range(len(s)) if S[i] == G * s[i] and S[:i] == s[:i] and S[i + 1:] == s[i + 1:]), None) if len(S) == len(s) else None
-        if d is None: raise Ungroupable(f"{type(new).__name__}.{name} of shape {tuple(s)} has no dim that grows with the number of heads")
+        # dim i holds the G models
+        grows = lambda i: S[i] == G * s[i] and S[:i] == s[:i] and S[i + 1:] == s[i + 1:]
+        d = next((i for i in range(len(s)) if grows(i)), None) if len(S) == len(s) else None
+        if d is None:
+            raise Ungroupable(f"{type(new).__name__}.{name} of shape {tuple(s)} has no dim that grows with the number of heads")
         owner, _, pname = name.rpartition('.')
         P = nn.Parameter(torch.cat(ps, d))
         setattr(new.get_submodule(owner) if owner else new, pname, P)
@@ -93,7 +112,8 @@ def _adopt(new: nn.Module, olds: list, a: int, prefix: str, slots: list, skip: t
     return new
 
 def _stack_linears(new: nn.Module, olds: list, a: int, prefix: str, slots: list) -> tuple:
-    "Replace every `nn.Linear` of `new` by a `StackedLinear` of the models' ones; the names replaced."
+    """Replace every `nn.Linear` of `new` by a `StackedLinear` of the models' ones;
+    the names replaced."""
     names = tuple(n for n, m in new.named_modules() if isinstance(m, nn.Linear))
     for n in names:
         lins = [o.get_submodule(n) for o in olds]
@@ -104,121 +124,160 @@ def _stack_linears(new: nn.Module, olds: list, a: int, prefix: str, slots: list)
     return tuple(f'{n}.' for n in names)
 
 def _linear_slots(st: StackedLinear, lins: list, a: int, prefix: str, slots: list):
+    "The slots of a `StackedLinear`'s weight and bias (None for a model without a bias)."
     slots.append(Slot(st.weight, 0, 1, a, [f'{prefix}.weight'] * len(lins), lins[0].weight.shape))
     if st.bias is not None:
-        slots.append(Slot(st.bias, 0, 1, a, [f'{prefix}.bias' if l.bias is not None else None for l in lins], st.bias.shape[1:]))
+        names = [f'{prefix}.bias' if l.bias is not None else None for l in lins]
+        slots.append(Slot(st.bias, 0, 1, a, names, st.bias.shape[1:]))
 
-class StackedAdaptiveTemperature(nn.Module):
-    "G `AdaptiveTemperature`s: softplus(x_t·w_h + b_h + c)/√d_head per model, position and head; (B, G·H, T, 1)."
-    def __init__(self, olds: list):
+# %% ../nbs/07c_grouped.ipynb #c01165f0
+class PerModel(nn.Module):
+    """Each model's own option module on its own input `(G, B, T, C)`, the outputs side by side:
+    (B, G·H, T, 1)."""
+    def __init__(self, olds: list, n_heads: int, a: int, prefix: str, slots: list):
         super().__init__()
-        self.w = nn.Parameter(torch.stack([o.w.detach() for o in olds]))       # (G, C, H)
-        self.b = nn.Parameter(torch.stack([o.b.detach() for o in olds]))       # (G, H)
-        self.base, self.offset = olds[0].base, olds[0].offset
-    def forward(self, x):                                                       # x: (G, B, T, C)
+        self.own, self.n_heads = nn.ModuleList(olds), n_heads
+        for i, o in enumerate(olds):
+            for n, p in o.named_parameters():
+                if p.dim() == 0: raise Ungroupable(f"{type(o).__name__}.{n} is a scalar")
+                slots.append(Slot(p, 0, p.shape[0], a + i, [f'{prefix}.{n}'], p.shape))
+    def forward(self, x):                                            # x: (G, B, T, C)
         G, B, T, C = x.shape
-        z = torch.einsum('gbtc,gch->btgh', x, self.w) + self.b + self.offset   # (B, T, G, H)
-        return F.softplus(z).reshape(B, T, -1).transpose(1, 2).unsqueeze(-1) * self.base   # (B, G·H, T, 1)
+        # a number or up to (B, H, T, 1)
+        outs = [torch.as_tensor(m(xi), device=x.device) for m, xi in zip(self.own, x)]
+        return torch.cat([o.expand(B, self.n_heads, T, 1) for o in outs], 1)
 
 # %% ../nbs/07c_grouped.ipynb #c1ab465b
+# one per group
+_SHARED = ('similarity', 'normalization', 'gating', 'temperature', 'position', 'kv_heads', 'window')
+
 class GroupAttention(nn.Module):
-    "The attention layers of G models whose genes share similarity, normalization, gating and temperature: their heads side by side, (B, G·H, T, hs)."
+    """The attention layers of G models whose genes share their attention options:
+    their heads side by side, (B, G·H, T, hs)."""
     def __init__(self, attns: list, a: int, prefix: str, slots: list):
         super().__init__()
         a0, G = attns[0], len(attns)
         self.gene, self.fast, self.G, self.n_heads, self.d_head = a0.gene, a0.fast, G, a0.n_heads, a0.d_head
-        self.n_kv, self.window_size = a0.n_kv, a0.window_size       # key/value heads per model, the sliding window's size
-        H, hs, C = a0.n_heads, a0.d_head, a0.n_heads * a0.d_head
+        # key/value heads per model, the sliding window's size
+        self.n_kv, self.window_size = a0.n_kv, a0.window_size
+        # an option may declare that it does not stack
+        for c in _SHARED:
+            if not COMPONENTS[c].declared(getattr(a0.gene, c), 'stacks', True):
+                raise Ungroupable(f"{c} {getattr(a0.gene, c)!r} declares stacks=False")
         self.qkv, self.proj = StackedLinear([t.qkv for t in attns]), StackedLinear([t.proj for t in attns])
         _linear_slots(self.qkv, [t.qkv for t in attns], a, f'{prefix}.qkv', slots)
         _linear_slots(self.proj, [t.proj for t in attns], a, f'{prefix}.proj', slots)
-        g = a0.gene
-        with torch.device('meta'):       # shapes only: the values come from the models (and no random numbers are drawn)
-            sim = make_similarity(g.similarity, G * H, hs)
-            norm = make_normalization(g.normalization, G * H, self.fast)
-            gate = make_gating(g.gating, C, H)
-            temp = None if type(a0.temperature) is AdaptiveTemperature else TEMPERATURES[g.temperature](G * H, C, hs)
-            pos = make_position(g.position, G * H, C, hs) if G > 1 else None
-        self.similarity = _adopt(sim, [t.similarity for t in attns], a, f'{prefix}.similarity', slots)
-        self.normalize = _adopt(norm, [t.normalize for t in attns], a, f'{prefix}.normalize', slots) if isinstance(norm, nn.Module) else norm
-        self.temperature = StackedAdaptiveTemperature([t.temperature for t in attns]) if temp is None else \
-                           _adopt(temp, [t.temperature for t in attns], a, f'{prefix}.temperature', slots)
-        if temp is None:
-            for n in ('w', 'b'): slots.append(Slot(getattr(self.temperature, n), 0, 1, a, [f'{prefix}.temperature.{n}'] * G,
-                                                   getattr(a0.temperature, n).shape))
-        if pos is None:                  # one model: its own position module (ALiBi's slopes, say, depend on the number of heads)
-            self.position = a0.position
-            for n, p in a0.position.named_parameters():
-                if p.dim() == 0: raise Ungroupable(f"position {g.position}: scalar parameter {n}")
-                slots.append(Slot(p, 0, p.shape[0], a, [f'{prefix}.position.{n}'], p.shape))
-        else: self.position = _adopt(pos, [t.position for t in attns], a, f'{prefix}.position', slots)
-        done = _stack_linears(gate, [t.gating for t in attns], a, f'{prefix}.gating', slots)
-        self.gating = _adopt(gate, [t.gating for t in attns], a, f'{prefix}.gating', slots, skip=done)
+        self._options(attns, a, prefix, slots)
         self.p = [t.attn_dropout.p for t in attns]                 # each model's attention dropout
 
-    uses_fused = EvoAttention.uses_fused                           # the same rule as one model's layer
+    # the same rule as one model's layer
+    uses_fused = EvoAttention.uses_fused
 
-    def _heads(self, t, B, T, n=None):                             # (G, B, T, n·hs) -> (B, G·n, T, hs), n = H by default
-        return t.view(self.G, B, T, n or self.n_heads, self.d_head).permute(1, 0, 3, 2, 4).reshape(B, -1, T, self.d_head)
+# %% ../nbs/07c_grouped.ipynb #c1ab4661
+@patch
+def _options(self: GroupAttention, attns: list, a: int, prefix: str, slots: list):
+    "The group's option modules, holding the models' parameters (recorded in `slots`)."
+    g, G, H, hs = self.gene, self.G, self.n_heads, self.d_head
+    C, own = H * hs, lambda part: [getattr(t, part) for t in attns]
+    # each model reads its own input
+    per_model = TEMPERATURES.declared(g.temperature, 'reads_input', False)
+    with torch.device('meta'):
+        sim = make_similarity(g.similarity, G * H, hs)
+        norm = make_normalization(g.normalization, G * H, self.fast)
+        gate = make_gating(g.gating, C, H)
+        temp = None if per_model else TEMPERATURES.build(g.temperature, G * H, C, hs)
+        pos = make_position(g.position, G * H, C, hs) if G > 1 else None
+    self.similarity = _adopt(sim, own('similarity'), a, f'{prefix}.similarity', slots)
+    self.normalize = _adopt(norm, own('normalize'), a, f'{prefix}.normalize', slots) if isinstance(norm, nn.Module) else norm
+    self.temperature = (PerModel(own('temperature'), H, a, f'{prefix}.temperature', slots) if per_model else
+                        _adopt(temp, own('temperature'), a, f'{prefix}.temperature', slots))
+    # one model: its own position module (ALiBi's slopes, say, depend on the number of heads)
+    if pos is None:
+        self.position = attns[0].position
+        for n, p in self.position.named_parameters():
+            if p.dim() == 0: raise Ungroupable(f"position {g.position}: scalar parameter {n}")
+            slots.append(Slot(p, 0, p.shape[0], a, [f'{prefix}.position.{n}'], p.shape))
+    else: self.position = _adopt(pos, own('position'), a, f'{prefix}.position', slots)
+    done = _stack_linears(gate, own('gating'), a, f'{prefix}.gating', slots)
+    self.gating = _adopt(gate, own('gating'), a, f'{prefix}.gating', slots, skip=done)
 
-    def _per_model(self, f, *ts):
-        "f(model's heads of each tensor, p) per model, concatenated on the head dim (tensors broadcast on it pass whole)."
-        H = self.n_heads
-        def cut(t, i):
-            if not torch.is_tensor(t) or t.dim() == 0: return t
-            if t.dim() in (1, 3): return t[i * H:(i + 1) * H] if t.shape[0] == self.G * H else t   # per-head values: a sink, an (H, T, T) bias
-            return t[:, i * H:(i + 1) * H] if t.shape[1] == self.G * H else t
-        return torch.cat([f(*(cut(t, i) for t in ts), p) for i, p in enumerate(self.p)], 1)
+# %% ../nbs/07c_grouped.ipynb #c1ab4663
+@patch
+# (G, B, T, n·hs) -> (B, G·n, T, hs), n = H by default
+def _heads(self: GroupAttention, t, B, T, n=None):
+    return t.view(self.G, B, T, n or self.n_heads, self.d_head).permute(1, 0, 3, 2, 4).reshape(B, -1, T, self.d_head)
 
-    def _dropout(self, w):
-        "Dropout of the attention weights (B, G·H, T, T) at each model's own rate, in one draw."
-        keep = torch.tensor([1 - p for p in self.p], dtype=w.dtype, device=w.device).repeat_interleave(self.n_heads).view(1, -1, 1, 1)
-        return w * (torch.rand_like(w) < keep) / keep
+@patch
+def _per_model(self: GroupAttention, f, *ts):
+    """f(model's heads of each tensor, p) per model, concatenated on the head dim
+    (tensors broadcast on it pass whole)."""
+    H = self.n_heads
+    def cut(t, i):
+        if not torch.is_tensor(t) or t.dim() == 0: return t
+        # a sink, an (H, T, T) bias
+        if t.dim() in (1, 3): return t[i * H:(i + 1) * H] if t.shape[0] == self.G * H else t
+        return t[:, i * H:(i + 1) * H] if t.shape[1] == self.G * H else t
+    return torch.cat([f(*(cut(t, i) for t in ts), p) for i, p in enumerate(self.p)], 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:            # (G, B, T, C)
-        G, B, T, C = x.shape
-        h = self.gating.pre(x)
-        kv = self.n_kv * self.d_head
-        q, k, v = self.qkv(h).split([C, kv, kv], dim=-1)
-        q = self._heads(q, B, T)                                   # (B, G·H, T, hs)
-        # (B, G·H_kv, T, hs) -> (B, G·H, T, hs): model g's query head h reads its K/V head h // (H / H_kv), as in its own layer
-        k, v = (expand_kv(self._heads(t, B, T, self.n_kv), G * self.n_heads) for t in (k, v))
-        tau = self.temperature(x if isinstance(self.temperature, StackedAdaptiveTemperature) else x[0])
-        pos = self.position
-        bias = _with_window(pos.bias(x[0]), self.gene.window, self.window_size, x[0])   # None, (1|G·H, T, T) or (B, G·H, T, T)
-        same_p = len(set(self.p)) == 1 or not self.training
-        if self.uses_fused:
+@patch
+def _dropout(self: GroupAttention, w):
+    "Dropout of the attention weights (B, G·H, T, T) at each model's own rate, in one draw."
+    keep = torch.tensor([1 - p for p in self.p], dtype=w.dtype, device=w.device)
+    keep = keep.repeat_interleave(self.n_heads).view(1, -1, 1, 1)
+    return w * (torch.rand_like(w) < keep) / keep
+
+# %% ../nbs/07c_grouped.ipynb #c1ab4665
+@patch
+def forward(self: GroupAttention, x: torch.Tensor) -> torch.Tensor:   # (G, B, T, C)
+    G, B, T, C = x.shape
+    h = self.gating.pre(x)
+    kv = self.n_kv * self.d_head
+    q, k, v = self.qkv(h).split([C, kv, kv], dim=-1)
+    q = self._heads(q, B, T)                                   # (B, G·H, T, hs)
+    # (B, G·H_kv, T, hs) -> (B, G·H, T, hs): model g's query head h reads its K/V head h // (H / H_kv), as in its own layer
+    k, v = (expand_kv(self._heads(t, B, T, self.n_kv), G * self.n_heads) for t in (k, v))
+    tau = self.temperature(x if isinstance(self.temperature, PerModel) else x[0])
+    pos = self.position
+    # None, (1|G·H, T, T) or (B, G·H, T, T)
+    bias = _with_window(pos.bias(x[0]), self.gene.window, self.window_size, x[0])
+    same_p = len(set(self.p)) == 1 or not self.training
+    if self.uses_fused:
+        qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
+        sink = sink_of(self.gene, self.normalize)
+        def attend(q, k, v, s, b, p):
+            p = p if self.training else 0.0
+            if s is not None: return _sdpa_with_sink(q, k, v, s, p, b)
+            if b is None:
+                return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, dropout_p=p)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal_bias(b, T), scale=1.0, dropout_p=p)
+        if same_p: y = attend(qd * tau, kd, v, sink, bias, self.p[0])
+        else: y = self._per_model(attend, qd * tau, kd, v, sink, bias)
+    else:
+        if not pos.rotates: s = self.similarity(q, k)
+        elif getattr(self.similarity, 'as_dot', None) is not None:
             qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
-            sink = getattr(self.normalize, 'sink', None)
-            def attend(q, k, v, s, b, p):
-                p = p if self.training else 0.0
-                if s is not None: return _sdpa_with_sink(q, k, v, s, p, b)
-                if b is None: return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, dropout_p=p)
-                return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal_bias(b, T), scale=1.0, dropout_p=p)
-            y = attend(qd * tau, kd, v, sink, bias, self.p[0]) if same_p else self._per_model(attend, qd * tau, kd, v, sink, bias)
-        else:
-            if not pos.rotates: s = self.similarity(q, k)
-            elif type(self.similarity).as_dot is not Similarity.as_dot:
-                qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
-                s = qd @ kd.transpose(-2, -1)
-            else: s = self.similarity(*pos.rotate(q, k))
-            s = s * tau                                            # (B, G·H, T, T)
-            if bias is not None: s = s + bias
-            w = self.normalize(s.masked_fill(_future_mask(T, x.device), float('-inf')))
-            if self.training and any(self.p):
-                w = F.dropout(w, self.p[0]) if same_p else self._dropout(w)
-            y = w @ v                                              # (B, G·H, T, hs)
-        y = y.view(B, G, self.n_heads, T, self.d_head).permute(1, 0, 3, 2, 4).reshape(G, B, T, C)   # (G, B, T, C)
-        pre_proj = getattr(self.gating, 'pre_proj', None)
-        if pre_proj is not None: y = pre_proj(y, x)
-        return self.gating.post(self.proj(y), x)
+            s = qd @ kd.transpose(-2, -1)
+        else: s = self.similarity(*pos.rotate(q, k))
+        s = s * tau                                            # (B, G·H, T, T)
+        if bias is not None: s = s + bias
+        w = self.normalize(s.masked_fill(_future_mask(T, x.device), float('-inf')))
+        if self.training and any(self.p):
+            w = F.dropout(w, self.p[0]) if same_p else self._dropout(w)
+        y = w @ v                                              # (B, G·H, T, hs)
+    # (G, B, T, C)
+    y = y.view(B, G, self.n_heads, T, self.d_head).permute(1, 0, 3, 2, 4).reshape(G, B, T, C)
+    pre_proj = getattr(self.gating, 'pre_proj', None)
+    if pre_proj is not None: y = pre_proj(y, x)
+    return self.gating.post(self.proj(y), x)
 
 # %% ../nbs/07c_grouped.ipynb #4e20e78c
 def probe_group(attns: list, seed: int = 0) -> str|None:
-    "None if the grouped layer of `attns` (one model's layer each) computes what each model's own layer does on a probe input; else why not."
+    """None if the grouped layer of `attns`
+    (one model's layer each) computes what each model's own layer does; else why not."""
     g = torch.Generator().manual_seed(seed)
     attns = [copy.deepcopy(a).eval() for a in attns]
-    with torch.no_grad():                # each copy its own values: a parameter that starts at zero (FoX's w) must not hide a difference
+    # each copy its own values: a parameter that starts at zero (FoX's w) must not hide a difference
+    with torch.no_grad():
         for a in attns:
             for q in a.parameters(): q.add_(torch.randn(q.shape, generator=g).to(q) * 0.1)
     try:

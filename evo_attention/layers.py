@@ -26,14 +26,17 @@ class LayerGenes:
 
     def __post_init__(self):
         ls = tuple(AttentionGene.from_id(g) if isinstance(g, str) else g for g in self.layers)
-        if len(ls) < 2: raise ValueError(f"LayerGenes needs at least 2 layers, got {len(ls)}; a single layer is an AttentionGene")
+        if len(ls) < 2:
+            raise ValueError(f"LayerGenes needs at least 2 layers, got {len(ls)}; a single layer is an AttentionGene")
         bad = [type(g).__name__ for g in ls if not isinstance(g, AttentionGene)]
-        if bad: raise ValueError(f"LayerGenes layers must be AttentionGene or gene ids, got {', '.join(bad)}")
+        if bad:
+            raise ValueError(f"LayerGenes layers must be AttentionGene or gene ids, got {', '.join(bad)}")
         object.__setattr__(self, 'layers', ls)
 
     @classmethod
     def of(cls, layers) -> AttentionGene|LayerGenes:
-        "The gene of a stack: the plain `AttentionGene` when every layer is the same, else a `LayerGenes`."
+        """The gene of a stack: the plain `AttentionGene` when every layer is the same,
+        else a `LayerGenes`."""
         ls = [AttentionGene.from_id(g) if isinstance(g, str) else g for g in layers]
         if not ls: raise ValueError("a stack needs at least one layer")
         return ls[0] if all(g == ls[0] for g in ls) else cls(tuple(ls))
@@ -67,13 +70,15 @@ class LayerGenes:
         "The stack with `fields` set in every layer."
         return LayerGenes.of([replace(g, **fields) for g in self.layers])
 
+# %% ../nbs/03b_layers.ipynb #155601c0
 def parse_gene(s) -> AttentionGene|LayerGenes:
     "A gene from its id (plain or per-layer), or the gene itself."
     if isinstance(s, (AttentionGene, LayerGenes)): return s
     return LayerGenes.from_id(s) if '/' in str(s) else AttentionGene.from_id(s)
 
 def layer_genes(gene, n_layers: int) -> list[AttentionGene]:
-    "The gene of each of `n_layers` blocks: a plain gene at every layer, a `LayerGenes` layer by layer."
+    """The gene of each of `n_layers` blocks: a plain gene at every layer,
+    a `LayerGenes` layer by layer."""
     gene = parse_gene(gene)
     if isinstance(gene, AttentionGene): return [gene] * n_layers
     if gene.n_layers != n_layers:
@@ -82,7 +87,8 @@ def layer_genes(gene, n_layers: int) -> list[AttentionGene]:
     return list(gene.layers)
 
 def field_value(gene, field: str):
-    "A field of a gene: a plain gene's value; a stack's value when every layer has it, else the layers' values ('softmax / 2x sparsemax')."
+    """A field of a gene: a plain gene's value; a stack's value when every layer has it,
+    else the layers' values ('softmax / 2x sparsemax')."""
     gene = parse_gene(gene)
     if isinstance(gene, AttentionGene): return getattr(gene, field)
     vals = gene.values(field)
@@ -96,7 +102,8 @@ class LayerSpace:
     n_layers: int
 
     def __post_init__(self):
-        if not isinstance(self.n_layers, int) or self.n_layers < 1: raise ValueError(f"LayerSpace needs n_layers >= 1, got {self.n_layers!r}")
+        if not isinstance(self.n_layers, int) or self.n_layers < 1:
+            raise ValueError(f"LayerSpace needs n_layers >= 1, got {self.n_layers!r}")
 
     def options(self, component: str) -> list: return self.space.options(component)
     @property
@@ -124,7 +131,8 @@ class LayerSpace:
 
 # %% ../nbs/03b_layers.ipynb #da7c0b15
 def stack_knockouts(winner: LayerGenes, baseline: AttentionGene, fields) -> list[dict]:
-    "For each of `fields` where a layer of `winner` differs from `baseline`: the stack with that field set to the baseline's in every layer."
+    """For each of `fields` where a layer of `winner` differs from `baseline`:
+    the stack with that field set to the baseline's in every layer."""
     out = []
     for f in fields:
         vals, b = winner.values(f), getattr(baseline, f)

@@ -4,18 +4,19 @@
 
 # %% ../nbs/07a_memory.ipynb #01999604
 from __future__ import annotations
-import functools, itertools, json, os, subprocess, sys, types
+import functools, itertools, json, os, subprocess, sys
 from pathlib import Path
 import torch
 from .gene import AttentionGene, SearchSpace, _COMPONENTS
 from .layers import LayerGenes, LayerSpace, parse_gene
-from .options import TEMPERATURES, make_similarity
-from .additive import tile_rows
+from .options import (SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES, POSITIONS, FFNS,
+                                   WINDOWS)
+from .similarities import make_similarity
 from .normalizations import make_normalization
-from .modern import make_gating
-from .attention import EvoAttention
-from .position import POSITIONS, make_position
-from .architecture import kv_heads, make_ffn, make_norm, swiglu_hidden
+from .gates import make_gating
+from .attention import fused_path
+from .position import Position, make_position
+from .architecture import kv_heads, make_ffn, make_norm
 
 # %% auto #0
 __all__ = ['MiB', 'RUNTIME', 'MEMINFO', 'param_count', 'format_bytes', 'estimate_memory', 'measure_peak', 'available_memory',
@@ -23,8 +24,10 @@ __all__ = ['MiB', 'RUNTIME', 'MEMINFO', 'param_count', 'format_bytes', 'estimate
 
 # %% ../nbs/07a_memory.ipynb #c1137c9b
 @functools.lru_cache(maxsize=512)
-def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True, moe_experts: int = 4, moe_top_k: int = 2):
-    "One gene option as `EvoAttention` or the block builds it, on the meta device (shapes only, nothing allocated)."
+def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True,
+            moe_experts: int = 4, moe_top_k: int = 2):
+    """One gene option as `EvoAttention` or the block builds it, on the meta device (shapes only,
+    nothing allocated)."""
     hs = d_model // n_heads
     with torch.device('meta'):
         if kind == 'position': return make_position(name, n_heads, d_model, hs)
@@ -32,33 +35,37 @@ def _module(kind: str, name: str, d_model: int, n_heads: int, fast: bool = True,
         if kind == 'norm': return make_norm(name, d_model)
         if kind == 'similarity': return make_similarity(name, n_heads, hs)
         if kind == 'normalization': return make_normalization(name, n_heads, fast)
-        if kind == 'temperature': return TEMPERATURES[name](n_heads, d_model, hs)
+        if kind == 'temperature': return TEMPERATURES.build(name, n_heads, d_model, hs)
         return make_gating(name, d_model, n_heads)
 
-def _n(m) -> int: return sum(p.numel() for p in m.parameters()) if isinstance(m, torch.nn.Module) else 0
+def _n(m) -> int:
+    return sum(p.numel() for p in m.parameters()) if isinstance(m, torch.nn.Module) else 0
 
 def param_count(config, gene: AttentionGene, vocab_size: int) -> int:
-    "Trainable parameters of `gene`'s model (the tied output layer counted once), without building it."
+    """Trainable parameters of `gene`'s model (the tied output layer counted once),
+    without building it."""
     C, H, L = config.d_model, config.n_heads, config.n_layers
     qkv = C + 2 * kv_heads(gene.kv_heads, H) * (C // H)  # q, and k and v for the gene's K/V heads
     norm = _n(_module('norm', gene.norm, C, H))
-    per_layer = (2 * norm                                # two norms
-                 + (C + gene.use_bias) * qkv + C * C + C * gene.use_bias   # q, k, v and output projections
-                 + _n(_module('ffn', gene.ffn, C, H, moe_experts=config.moe_experts, moe_top_k=config.moe_top_k))   # e.g. the MLP: 8C² + 5C
-                 + sum(_n(_module(k, getattr(gene, k), C, H)) for k in ('similarity', 'normalization', 'temperature', 'gating', 'position')))
-    pos_emb = config.max_seq_len * C if POSITIONS[gene.position].input_embedding else 0
+    ffn = _module('ffn', gene.ffn, C, H, moe_experts=config.moe_experts, moe_top_k=config.moe_top_k)
+    # the gene's modules in a layer
+    own = ('similarity', 'normalization', 'temperature', 'gating', 'position')
+    per_layer = (2 * norm                                                  # two norms
+                 # q, k, v and output projections
+                 + (C + gene.use_bias) * qkv + C * C + C * gene.use_bias
+                 + _n(ffn)                                                 # e.g. the MLP: 8C² + 5C
+                 + sum(_n(_module(k, getattr(gene, k), C, H)) for k in own))
+    pos_emb = config.max_seq_len * C if POSITIONS.declared(gene.position, 'input_embedding', False) else 0
     return vocab_size * C + pos_emb + L * per_layer + norm   # embeddings, blocks, final norm
 
 def _fused(config, gene: AttentionGene) -> bool:
-    "Whether `EvoAttention` takes the fused kernel for `gene` (its own rule, asked of the option modules alone)."
-    C, H = config.d_model, config.n_heads
-    parts = types.SimpleNamespace(gene=gene, fast=config.fast, similarity=_module('similarity', gene.similarity, C, H),
-                                  normalize=_module('normalization', gene.normalization, C, H, config.fast))
-    return EvoAttention.uses_fused.fget(parts)
+    "Whether `EvoAttention` takes the fused kernel for `gene` (the attention layer's own rule)."
+    return fused_path(gene, config.fast)
 
 # %% ../nbs/07a_memory.ipynb #9cbe31e4
 MiB = 2 ** 20
-RUNTIME = {'cpu': 96 * MiB, 'cuda': 512 * MiB}   # buffers the libraries allocate at the first step (CPU: 89 MiB measured)
+# buffers the libraries allocate at the first step (CPU: 89 MiB measured)
+RUNTIME = {'cpu': 96 * MiB, 'cuda': 512 * MiB}
 
 def format_bytes(n: float) -> str:
     "Bytes in binary units, e.g. '21.4 GiB'."
@@ -72,59 +79,74 @@ def _amp(config, device: torch.device) -> bool:
     if device.type == 'cuda': return config.amp != 'fp32'
     return config.amp in ('fp16', 'bf16')
 
+# %% ../nbs/07a_memory.ipynb #9cbe31f0
+def _declared(config, gene: AttentionGene, B: int) -> dict:
+    """The memory the gene's options declare (or the conservative defaults of their contracts),
+    for batch size `B`."""
+    C, H = config.d_model, config.n_heads
+    # default: sort-based
+    maps = NORMALIZATIONS.declared(gene.normalization, 'memory') or dict(kept=0, work=10)
+    # T×T score-bias maps, e.g. FoX: B·H
+    bias = POSITIONS.declared(gene.position, 'memory')
+    has_bias = POSITIONS[gene.position].bias is not Position.bias
+    window = 1 if WINDOWS.declared(gene.window, 'masks', True) else 0
+    ffn = FFNS.declared(gene.ffn, 'memory')
+    return dict(norm_kept=maps['kept'], norm_work=maps['work'],
+                temperature=TEMPERATURES.declared(gene.temperature, 'memory', 1),
+                gate=GATINGS.declared(gene.gating, 'memory', 3),
+                # numbers per token: the MLP's 8C
+                ffn=ffn(C, config.moe_top_k) if ffn is not None else 8 * C,
+                bias_maps=bias(B, H) if bias is not None else B * H if has_bias else window,
+                similarity=SIMILARITIES.declared(gene.similarity, 'memory'))
+
+# %% ../nbs/07a_memory.ipynb #9cbe31f1
 def _terms(config, gene: AttentionGene, V: int, device: torch.device) -> dict:
     "Every term of the estimate for one gene, in bytes (see the table above)."
     B, E, T, C, H, L = (config.batch_size, config.eval_batch_size, config.max_seq_len,
                         config.d_model, config.n_heads, config.n_layers)
     hs, amp = C // H, _amp(config, device)
-    act = 3 if amp else 4                                 # bytes per number of the residual stream
+    # bytes per number: residual stream, 16-bit-able tensors
+    act, half = (3, 2) if amp else (4, 4)
     P = param_count(config, gene, V)
     fused = _fused(config, gene)
-    maps_train = not fused or (device.type == 'cpu' and gene.dropout > 0)   # CPU: dropout takes the plain path
-    sparse = gene.normalization not in ('softmax', 'relu_norm', 'sigmoid')  # sparsemax, topk_softmax, registered ones
-    kept = 1.5 + 2 * (gene.dropout > 0) + (gene.temperature != 'fixed') + (gene.normalization == 'relu_norm')
-    gate = {'none': 0, 'input_gate': 2, 'output_gate': 2}.get(gene.gating, 3)
-    ffn = _ffn_width(config, gene)                        # the feed-forward layer's kept activations, in numbers per token
-    per_map = {'fox': B * H, 'alibi': H}.get(gene.position, 1 if gene.window != 'full' else 0)   # T×T score-bias maps per block
+    # CPU: dropout takes the plain path
+    maps_train = not fused or (device.type == 'cpu' and gene.dropout > 0)
+    o = _declared(config, gene, B)                        # what the options keep
+    kept = 1.5 + 2 * (gene.dropout > 0) + o['temperature'] + o['norm_kept']   # T×T maps per block
+    # a similarity's own tensors
+    own = o['similarity'](B, E, H, T, hs, L, half) if o['similarity'] else (0, 0)
     t = dict(parameters=P * (4 + 2 * amp), gradients=P * 4, optimizer=P * 10,
-             activations=B * T * act * (L * (C * (12 + gate) + ffn) + 6 * C),
-             bias=4 * per_map * T * T * (L + 2),
-             scores=4 * B * H * T * T * (kept * L + (10 if sparse else 3)) + T * T if maps_train else 0,
-             additive=_additive(B, H, T, hs) + 4 * B * H * T * T + 8 * B * T * C * L if gene.similarity == 'additive' else 0,
+             activations=B * T * act * (L * (C * (12 + o['gate']) + o['ffn']) + 6 * C),
+             bias=4 * o['bias_maps'] * T * T * (L + 2),
+             scores=4 * B * H * T * T * (kept * L + o['norm_work']) + T * T if maps_train else 0,
+             additive=own[0],
              logits=B * T * V * (16 + 2 * amp))
     ev = dict(logits=E * T * V * (9 + 2 * amp), activations=E * T * C * act * 6,
-              scores=4 * E * H * T * T * (11 if sparse else 4) if not fused else 0,
-              additive=_additive(E, H, T, hs) + 8 * E * T * C if gene.similarity == 'additive' else 0,
-              bias=4 * ({'fox': E * H, 'alibi': H}.get(gene.position, 1 if gene.window != 'full' else 0)) * T * T * 2)
+              scores=4 * E * H * T * T * (o['norm_work'] + 1) if not fused else 0,
+              additive=own[1],
+              bias=4 * _declared(config, gene, E)['bias_maps'] * T * T * 2)
     t['evaluation'] = sum(ev.values())
     t = {k: int(v) for k, v in t.items()}
-    t['training_step'] = sum(t[k] for k in ('parameters', 'gradients', 'optimizer', 'activations', 'scores', 'additive', 'bias', 'logits'))
+    step = ('parameters', 'gradients', 'optimizer', 'activations', 'scores', 'additive', 'bias', 'logits')
+    t['training_step'] = sum(t[k] for k in step)
     t['evaluation_step'] = t['parameters'] + t['optimizer'] + t['evaluation']
     t['per_model'] = max(t['training_step'], t['evaluation_step'])
     t['evaluation_parts'] = {k: int(v) for k, v in ev.items()}
     return t
 
-def _additive(B: int, H: int, T: int, hs: int) -> int:
-    "Bytes of one tile of the additive scores (fp32): `tile_rows` query rows × T keys × d_head, for B·H heads."
-    return 4 * B * H * T * hs * tile_rows(B, H, T, T, hs)
-
-def _ffn_width(config, gene: AttentionGene) -> float:
-    "Numbers per token the feed-forward layer keeps for the backward pass (the MLP: 8C)."
-    C = config.d_model
-    if gene.ffn == 'gelu': return 8 * C
-    if gene.ffn == 'swiglu': return 4 * swiglu_hidden(C)                       # gate and up (2h), SiLU and product (h each)
-    if gene.ffn == 'moe': return config.moe_top_k * 10 * C + C                 # k experts' hidden layers, gathered inputs/outputs
-    return 8 * C                                                               # a registered option: as the MLP
-
+# %% ../nbs/07a_memory.ipynb #9cbe31f2
 def _gene_list(genes) -> list[AttentionGene]:
-    "Genes from a gene, an id, an iterable of them, or a `SearchSpace` (every combination at its highest dropout)."
+    """Genes from a gene, an id, an iterable of them, or a `SearchSpace`
+    (every combination at its highest dropout)."""
     if isinstance(genes, (AttentionGene, LayerGenes, str)): genes = [genes]
     if isinstance(genes, SearchSpace):
         names = [*_COMPONENTS, 'use_bias']
-        return [AttentionGene(**dict(zip(names, combo)), dropout=genes.dropout[1]) for combo in itertools.product(*(genes.options(c) for c in names))]
+        combos = itertools.product(*(genes.options(c) for c in names))
+        return [AttentionGene(**dict(zip(names, combo)), dropout=genes.dropout[1]) for combo in combos]
     if isinstance(genes, LayerSpace): return _gene_list(genes.space)
     out = []
-    for g in genes:                                          # a per-layer gene: each layer's gene, as if every layer were it
+    # a per-layer gene: each layer's gene, as if every layer were it
+    for g in genes:
         g = parse_gene(g)
         out += list(dict.fromkeys(g.layers)) if isinstance(g, LayerGenes) else [g]
     if not out: raise ValueError("estimate_memory needs at least one gene")
@@ -132,14 +154,18 @@ def _gene_list(genes) -> list[AttentionGene]:
 
 def estimate_memory(config,                  # a `Config` (model, batch and precision settings)
                     genes,                   # a gene, a gene id, a list of them, or a `SearchSpace`
-                    vocab_size: int|None = None,   # the data's vocabulary size (default: config.vocab_size)
+                    # the data's vocabulary size (default: config.vocab_size)
+                    vocab_size: int|None = None,
                     models: int = 1,         # models trained at once on the device
                     device=None,             # default: config.device
                    ) -> dict:
-    "Estimated peak bytes of training and evaluating the costliest of `genes`: every term, `per_model` and `total`."
+    """Estimated peak bytes of training and evaluating the costliest of `genes`: every term,
+    `per_model` and `total`."""
     V = vocab_size or config.vocab_size
-    if V is None: raise ValueError("vocab_size is None in the config: pass the data's vocabulary size")
-    if not isinstance(models, int) or models < 1: raise ValueError(f"models must be a positive integer, got {models!r}")
+    if V is None:
+        raise ValueError("vocab_size is None in the config: pass the data's vocabulary size")
+    if not isinstance(models, int) or models < 1:
+        raise ValueError(f"models must be a positive integer, got {models!r}")
     dev = torch.device(device if device is not None else config.device)
     worst, terms = None, None
     for g in _gene_list(genes):
@@ -174,7 +200,8 @@ def measure_peak(config, gene, vocab_size: int, steps: int = 1, threads: int = 1
     gene = gene.id if isinstance(gene, AttentionGene) else gene
     arg = json.dumps(dict(config=config.to_dict(), gene=gene, vocab=vocab_size, steps=steps, threads=threads))
     r = subprocess.run([sys.executable, '-c', _PROBE, arg], capture_output=True, text=True, timeout=timeout)
-    if r.returncode: raise RuntimeError(f"measure_peak: the training process failed:\n{r.stderr[-2000:]}")
+    if r.returncode:
+        raise RuntimeError(f"measure_peak: the training process failed:\n{r.stderr[-2000:]}")
     return int(r.stdout.split()[-1])
 
 # %% ../nbs/07a_memory.ipynb #89d0d580
@@ -185,7 +212,8 @@ def _read_int(path) -> int|None:
     except (OSError, ValueError, IndexError): return None
 
 def _cgroup_free(proc='/proc/self/cgroup', root='/sys/fs/cgroup') -> int|None:
-    "What this process's cgroup memory limit leaves (limit - usage + reclaimable file cache); None without a limit."
+    """What this process's cgroup memory limit leaves (limit - usage + reclaimable file cache);
+    None without a limit."""
     try: lines = Path(proc).read_text().splitlines()
     except OSError: return None
     for line in lines:
@@ -197,14 +225,16 @@ def _cgroup_free(proc='/proc/self/cgroup', root='/sys/fs/cgroup') -> int|None:
         else: continue
         lim, used = _read_int(d / limit), _read_int(d / usage)
         if lim is None or used is None or lim >= 2 ** 60: continue     # 'max' or no limit
-        try: cache = int(next(l.split()[1] for l in (d / 'memory.stat').read_text().splitlines() if l.split()[0] == stat))
+        try:
+            cache = int(next(l.split()[1] for l in (d / 'memory.stat').read_text().splitlines() if l.split()[0] == stat))
         except (OSError, StopIteration, ValueError, IndexError): cache = 0
         return max(0, lim - used + cache)
     return None
 
 def _cpu_available() -> int|None:
     avail = None
-    try: avail = next(int(l.split()[1]) * 1024 for l in Path(MEMINFO).read_text().splitlines() if l.startswith('MemAvailable:'))
+    try:
+        avail = next(int(l.split()[1]) * 1024 for l in Path(MEMINFO).read_text().splitlines() if l.startswith('MemAvailable:'))
     except (OSError, StopIteration, ValueError):
         try: avail = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
         except (ValueError, OSError, AttributeError): pass
@@ -212,31 +242,37 @@ def _cpu_available() -> int|None:
     return min(known) if known else None
 
 def available_memory(device='cpu') -> int|None:
-    "Bytes free for new tensors on `device` ('cpu', 'cuda', 'cuda:1', 'mps'); None where the platform does not say."
+    """Bytes free for new tensors on `device` ('cpu', 'cuda', 'cuda:1', 'mps');
+    None where the platform does not say."""
     dev = torch.device(device)
     if dev.type == 'cuda':
         free, _ = torch.cuda.mem_get_info(dev)
-        return free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)   # PyTorch's cache is reusable
+        # PyTorch's cache is reusable
+        return free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
     if dev.type == 'mps':
         try: return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
-        except (AttributeError, RuntimeError): pass          # older PyTorch: unified memory, as on CPU
+        # older PyTorch: unified memory, as on CPU
+        except (AttributeError, RuntimeError): pass
     return _cpu_available()
 
 # %% ../nbs/07a_memory.ipynb #3c54e6be
 class NotEnoughMemoryError(ValueError):
-    "A configuration whose estimated memory exceeds what the device has free (raised before anything is allocated)."
+    """A configuration whose estimated memory exceeds what the device has free
+    (raised before anything is allocated)."""
 
 def _explain(config, est: dict, free: int) -> str:
-    "One message: the setting behind the largest term, the estimate, the free memory, what to lower."
+    """One message: the setting behind the largest term, the estimate, the free memory,
+    what to lower."""
     g, V = AttentionGene.from_id(est['gene']), est['vocab_size']
     B, E, T, C, L = config.batch_size, config.eval_batch_size, config.max_seq_len, config.d_model, config.n_layers
     smaller_eval = "Lower eval_batch_size (smaller evaluation batches give the same perplexity)"
     why = {  # term: (the setting, what the memory holds, what to do)
-        'additive': (f"max_seq_len={T} with the additive similarity", "a B·H·T·T score gradient and a tile of the additive scores",
-                     "Lower max_seq_len or batch_size, or leave 'additive' out of the search space"),
+        'additive': (f"max_seq_len={T} with the {g.similarity} similarity", "its own score tensors",
+                     f"Lower max_seq_len or batch_size, or leave '{g.similarity}' out of the search space"),
         'scores': (f"max_seq_len={T} with {g.normalization} attention", "B·H·T·T attention maps",
                    "Lower max_seq_len or batch_size (softmax with a dot, multiplicative or cosine similarity keeps no T·T maps on a GPU)"),
-        'bias': (f"max_seq_len={T} with the {g.position} position" if g.position in ('fox', 'alibi') else f"max_seq_len={T} with a sliding window",
+        'bias': (f"max_seq_len={T} with the {g.position} position" if POSITIONS.declared(g.position, 'memory') is not None
+                 else f"max_seq_len={T} with a sliding window",
                  "T·T score biases", "Lower max_seq_len or batch_size"),
         'logits': (f"vocab_size={V} with batch_size={B} × max_seq_len={T}", "B·T·V logits and their gradients in fp32",
                    "Lower vocab_size, batch_size or max_seq_len"),
@@ -244,15 +280,17 @@ def _explain(config, est: dict, free: int) -> str:
                         "Lower batch_size or max_seq_len"),
         'parameters': (f"vocab_size={V} with d_model={C} and n_layers={L}", f"{est['params']:,} parameters, their gradients and AdamW's state",
                        "Lower vocab_size, d_model or n_layers"),
-        'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} and the additive similarity", "a tile of the additive scores", smaller_eval),
+        'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} and the {g.similarity} similarity", "its own score tensors", smaller_eval),
         'eval_scores': (f"eval_batch_size={E} with max_seq_len={T} and {g.normalization} attention", "E·H·T·T attention maps", smaller_eval),
         'eval_bias': (f"eval_batch_size={E} with max_seq_len={T} and the {g.position} position", "E·H·T·T score biases", smaller_eval),
         'eval_logits': (f"eval_batch_size={E} with vocab_size={V} × max_seq_len={T}", "E·T·V logits in fp32", smaller_eval),
         'eval_activations': (f"eval_batch_size={E} with max_seq_len={T} × d_model={C}", "activations", smaller_eval),
     }
     need_train = est['models'] * est['training_step'] + est['runtime']
-    training = est['training_step'] >= est['evaluation_step'] or need_train > free   # name what smaller eval batches cannot fix
-    if training: parts = {k: est[k] for k in ('activations', 'scores', 'additive', 'bias', 'logits')}
+    # name what smaller eval batches cannot fix
+    training = est['training_step'] >= est['evaluation_step'] or need_train > free
+    if training:
+        parts = {k: est[k] for k in ('activations', 'scores', 'additive', 'bias', 'logits')}
     else: parts = {f"eval_{k}": v for k, v in est['evaluation_parts'].items()}
     parts['parameters'] = est['parameters'] + est['optimizer'] + (est['gradients'] if training else 0)
     setting, what, todo = why[max(parts, key=parts.get)]
@@ -263,9 +301,11 @@ def _explain(config, est: dict, free: int) -> str:
             f"{format_bytes(free)} free. {todo}.")
 
 def check_memory(config, genes, vocab_size: int|None = None, device=None, models: int = 1) -> dict:
-    "The estimate (with `available`), or `NotEnoughMemoryError` if it exceeds the free memory of `device`."
+    """The estimate (with `available`),
+    or `NotEnoughMemoryError` if it exceeds the free memory of `device`."""
     est = estimate_memory(config, genes, vocab_size, models, device)
     free = available_memory(est['device'])
     est['available'] = free
-    if free is not None and est['total'] > free: raise NotEnoughMemoryError(_explain(config, est, free))
+    if free is not None and est['total'] > free:
+        raise NotEnoughMemoryError(_explain(config, est, free))
     return est

@@ -4,45 +4,90 @@
 
 # %% ../nbs/02a_normalizations.ipynb #d0fdfe53
 from __future__ import annotations
-import functools, inspect
+import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .sparsemax import sparsemax
 from .options import NORMALIZATIONS
 
 # %% auto #0
-__all__ = ['make_normalization', 'sigmoid_logn', 'softpick', 'softmax1', 'SinkSoftmax', 'entmax15', 'stick_breaking']
+__all__ = ['make_normalization', 'softmax', 'sparsemax_norm', 'relu_norm', 'sigmoid', 'topk_softmax', 'sigmoid_logn', 'softpick',
+           'softmax1', 'SinkSoftmax', 'entmax15', 'stick_breaking']
 
 # %% ../nbs/02a_normalizations.ipynb #f8f19b23
 def make_normalization(name: str, n_heads: int, fast: bool = False):
-    "Option `name` ready to call on scores: the registered function (its `fast` variant if asked and offered), or a new module."
-    obj = NORMALIZATIONS[name]
-    if inspect.isclass(obj) and issubclass(obj, nn.Module): return obj(n_heads)
-    return getattr(obj, 'fast', obj) if fast else obj
+    """Option `name` ready to call on scores: the registered function
+    (its `fast` variant if asked and offered), or a new module."""
+    obj = NORMALIZATIONS.build(name, n_heads)
+    if isinstance(obj, nn.Module): return obj
+    return (NORMALIZATIONS.declared(name, 'fast') or obj) if fast else obj
 
 def _float32(f):
-    "Run normalization `f` in float32 on half-precision scores, outside autocast; the output has the input's dtype."
+    """Run normalization `f` in float32 on half-precision scores, outside autocast;
+    the output has the input's dtype."""
     @functools.wraps(f)
     def g(s, *args, **kwargs):
         if s.dtype not in (torch.float16, torch.bfloat16): return f(s, *args, **kwargs)
-        with torch.autocast(s.device.type, enabled=False): return f(s.float(), *args, **kwargs).to(s.dtype)
+        with torch.autocast(s.device.type, enabled=False):
+            return f(s.float(), *args, **kwargs).to(s.dtype)
     return g
+
+# %% ../nbs/02a_normalizations.ipynb #24ab79ad
+@NORMALIZATIONS.register('softmax', fused=True, memory=dict(kept=0, work=3))
+def softmax(s):
+    "exp(s) / Σ exp(s) over the visible keys: every visible key gets some weight."
+    return torch.softmax(s, dim=-1)
+
+@NORMALIZATIONS.register('sparsemax')
+def sparsemax_norm(s):
+    """The Euclidean projection of s onto the simplex (Martins & Astudillo 2016):
+    exact zeros for low scores."""
+    return sparsemax(s, dim=-1)
+# the fast path's variant. On CPU the support is sought among the 16 largest scores first (exact either
+# way; ~2x faster than a full sort of 128 scores). On a GPU a full sort is cheap, and the partial sort's
+# fallback check would make the host wait for the GPU at every call, so the GPU sorts in full.
+sparsemax_norm.fast = lambda s: sparsemax(s, dim=-1, k=16 if s.device.type == 'cpu' else None)
+
+@NORMALIZATIONS.register('relu_norm', memory=dict(kept=1, work=3))
+def relu_norm(s, eps: float = 1e-6):
+    """relu(s) / (Σ relu(s) + ε) over the visible keys (relu(-inf) = 0);
+    a row of non-positive scores attends nowhere."""
+    r = torch.relu(s)
+    return r / (r.sum(-1, keepdim=True) + eps)
+
+@NORMALIZATIONS.register('sigmoid', memory=dict(kept=0, work=3))
+def sigmoid(s):
+    "σ(s) on each visible key, unnormalised (σ(-inf) = 0)."
+    return torch.sigmoid(s)
+
+@NORMALIZATIONS.register('topk_softmax', searchable=False)
+def topk_softmax(s):
+    """The original EvoAttention's 'sparsemax': softmax over the top T//4 scores of each row
+    (ties may keep more)."""
+    k = max(1, s.shape[-1] // 4)
+    kth = s.topk(k, dim=-1).values[..., -1:]                # (..., 1)
+    return torch.softmax(s.masked_fill(s < kth, float('-inf')), dim=-1)
 
 # %% ../nbs/02a_normalizations.ipynb #13303d86
 @NORMALIZATIONS.register('sigmoid_logn')
 def sigmoid_logn(s):
-    "σ(s − log n) on each visible key, n = the row's number of visible keys (σ(-inf) = 0); weights need not sum to 1."
-    n = (~torch.isneginf(s)).sum(-1, keepdim=True).clamp_min(1)   # (..., 1); a fully masked row: log 1 = 0
+    """σ(s − log n) on each visible key, n = the row's number of visible keys (σ(-inf) = 0);
+    weights need not sum to 1."""
+    # (..., 1); a fully masked row: log 1 = 0
+    n = (~torch.isneginf(s)).sum(-1, keepdim=True).clamp_min(1)
     return torch.sigmoid(s - n.to(s.dtype).log())
 
 # %% ../nbs/02a_normalizations.ipynb #6a67162d
 @NORMALIZATIONS.register('softpick')
 @_float32
 def softpick(s, eps: float = 1e-6):
-    "relu(eˢ − 1) / (Σ|eˢ − 1| + ε) over the visible keys (rectified softmax); rows sum to at most 1."
+    """relu(eˢ − 1) / (Σ|eˢ − 1| + ε) over the visible keys (rectified softmax);
+    rows sum to at most 1."""
     visible = ~torch.isneginf(s)
     m = s.amax(-1, keepdim=True).clamp_min(0)                    # (..., 1); 0 on a fully masked row
-    e = torch.exp(s - m) - torch.exp(-m)                         # (eˢ − 1)·e⁻ᵐ; a masked key gives −e⁻ᵐ
+    # (eˢ − 1)·e⁻ᵐ; a masked key gives −e⁻ᵐ
+    e = torch.exp(s - m) - torch.exp(-m)
     den = e.abs().masked_fill(~visible, 0).sum(-1, keepdim=True) + eps * torch.exp(-m)
     return torch.relu(e) / den
 
@@ -53,9 +98,10 @@ def softmax1(s):
     return torch.softmax(F.pad(s, (0, 1)), dim=-1)[..., :-1]
 softmax1.sink = 0.0   # the fast path: an extra key with score 0 and a zero value
 
-@NORMALIZATIONS.register('softmax_sink')
+@NORMALIZATIONS.register('softmax_sink', sink=True)   # its per-head `sink` parameter
 class SinkSoftmax(nn.Module):
-    "Softmax with a learned per-head sink logit b_h: eˢ / (e^{b_h} + Σ eˢ); b_h starts at 0 (softmax1)."
+    """Softmax with a learned per-head sink logit b_h: eˢ / (e^{b_h} + Σ eˢ); b_h starts at 0
+    (softmax1)."""
     def __init__(self, n_heads: int):
         super().__init__()
         self.sink = nn.Parameter(torch.zeros(n_heads))                        # (H,)
@@ -71,7 +117,8 @@ def _entmax15_forward(x: torch.Tensor) -> torch.Tensor:
     z = (x - x.amax(-1, keepdim=True)) / 2                        # max 0; -inf stays -inf
     zs = z.sort(-1, descending=True).values                       # (..., T), -inf last
     finite = torch.isfinite(zs)
-    zf = zs.masked_fill(~finite, 0.)                              # -inf would poison the prefix sums
+    # -inf would poison the prefix sums
+    zf = zs.masked_fill(~finite, 0.)
     k = torch.arange(1, z.shape[-1] + 1, device=z.device, dtype=z.dtype)
     mean, mean_sq = zf.cumsum(-1) / k, zf.square().cumsum(-1) / k
     delta = ((1 - k * (mean_sq - mean.square())) / k).clamp_min(0)
@@ -105,12 +152,15 @@ def entmax15(s):
 @NORMALIZATIONS.register('stick_breaking', searchable=False)
 @_float32
 def stick_breaking(s):
-    "A_ij = σ(s_ij) Π_{j<k<i} (1 − σ(s_ik)) over keys j < i (the nearest key breaks the stick first), in log space."
+    """A_ij = σ(s_ij) Π_{j<k<i} (1 − σ(s_ik)) over keys j < i
+    (the nearest key breaks the stick first), in log space."""
     T = s.shape[-1]
     if s.dim() < 2 or s.shape[-2] != T:
         raise ValueError(f"stick_breaking needs square (..., T, T) scores (query i is key i), got shape {tuple(s.shape)}")
-    s = s.masked_fill(torch.eye(T, dtype=torch.bool, device=s.device), float('-inf'))   # j < i: not itself
+    # j < i: not itself
+    s = s.masked_fill(torch.eye(T, dtype=torch.bool, device=s.device), float('-inf'))
     rest = F.logsigmoid(-s)                                       # log(1 − β_ik); 0 on masked keys
     after = rest.flip(-1).cumsum(-1).flip(-1)                     # Σ_{k ≥ j}
-    after = F.pad(after[..., 1:], (0, 1))                         # Σ_{k > j}, exact (no subtraction)
+    # Σ_{k > j}, exact (no subtraction)
+    after = F.pad(after[..., 1:], (0, 1))
     return torch.exp(F.logsigmoid(s) + after)

@@ -26,7 +26,8 @@ class EvolvedAttention(EvoAttention):
         super().__init__(_as_gene(gene), d_model, n_heads, fast=fast)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor|None = None) -> torch.Tensor:
-        "`x` (B, T, d_model) -> (B, T, d_model); `mask`, if given, must be the causal one (1 = may attend)."
+        """`x` (B, T, d_model) -> (B, T, d_model); `mask`, if given, must be the causal one
+        (1 = may attend)."""
         if mask is not None:
             T = x.shape[1]
             causal = torch.ones(T, T, dtype=torch.bool, device=mask.device).tril()
@@ -37,11 +38,14 @@ class EvolvedAttention(EvoAttention):
 
 # %% ../nbs/03a_original.ipynb #742248c3
 class TinyTransformer(EvoTransformer):
-    "The original's name and call for `EvoTransformer`: the LM for `gene` with the model settings of `config`."
+    """The original's name and call for `EvoTransformer`:
+    the LM for `gene` with the model settings of `config`."""
     def __init__(self, config, gene: AttentionGene|str|dict,
-                 vocab_size: int|None = None):   # overrides config.vocab_size (e.g. the data's real size)
+                 # overrides config.vocab_size (e.g. the data's real size)
+                 vocab_size: int|None = None):
         V = vocab_size or config.vocab_size
-        if V is None: raise ValueError("config.vocab_size is None: pass vocab_size=<the data's vocabulary size>")
+        if V is None:
+            raise ValueError("config.vocab_size is None: pass vocab_size=<the data's vocabulary size>")
         super().__init__(_as_gene(gene), V, config.max_seq_len, config.d_model, config.n_heads,
                          config.n_layers, config.dropout, fast=getattr(config, 'fast', True))
         self.config = config

@@ -8,31 +8,32 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .options import Registry
+from .options import POSITIONS
 
 # %% auto #0
-__all__ = ['POSITIONS', 'Position', 'make_position', 'LearnedPosition', 'NoPosition', 'rope_angles', 'apply_rope',
-           'RotaryPosition', 'alibi_slopes', 'ALiBiPosition', 'ForgettingGate']
+__all__ = ['Position', 'make_position', 'LearnedPosition', 'NoPosition', 'rope_angles', 'apply_rope', 'RotaryPosition',
+           'alibi_slopes', 'ALiBiPosition', 'ForgettingGate']
 
 # %% ../nbs/02c_position.ipynb #2e75ec11
-POSITIONS = Registry('position')
-
 class Position(nn.Module):
     "Base of the position options: no input embedding, no rotation, no score bias."
-    input_embedding = False                                  # True: the model adds a learned (max_seq_len, d_model) embedding to its input
-    rotates = False                                          # True: `rotate` changes q and k
+    # True: the model adds a learned (max_seq_len, d_model) embedding to its input
+    input_embedding = False
+    rotates = False           # True: `rotate` changes q and k
     def __init__(self, n_heads: int, d_model: int, d_head: int): super().__init__()
     def rotate(self, q, k): return q, k                      # (B, H, T, hs) each
-    def bias(self, x) -> torch.Tensor|None: return None      # x: (B, T, C) -> None, (H, T, T) or (B, H, T, T)
+    # x: (B, T, C) -> None, (H, T, T) or (B, H, T, T)
+    def bias(self, x) -> torch.Tensor|None: return None
 
 def make_position(name: str, n_heads: int, d_model: int, d_head: int) -> Position:
     "Instantiate position option `name` for one attention layer."
-    return POSITIONS[name](n_heads, d_model, d_head)
+    return POSITIONS.build(name, n_heads, d_model, d_head)
 
 # %% ../nbs/02c_position.ipynb #90702cf3
 @POSITIONS.register('learned')
 class LearnedPosition(Position):
-    "A learned absolute embedding added to the token embedding by the model (the attention layer adds nothing)."
+    """A learned absolute embedding added to the token embedding by the model
+    (the attention layer adds nothing)."""
     input_embedding = True
 
 @POSITIONS.register('none', searchable=False)
@@ -41,11 +42,16 @@ class NoPosition(Position):
 
 # %% ../nbs/02c_position.ipynb #739d1ecc
 def rope_angles(T: int, d_head: int, base: float = 10000.0, device=None, dtype=torch.float32) -> tuple:
-    "cos and sin of t·θ_a for t < T, each (T, hs): θ_a = base^(−2a/hs), repeated for the two halves."
-    if d_head % 2: raise ValueError(f"rope needs an even head size, got d_head={d_head}; allowed: d_model/n_heads even")
-    theta = base ** (-torch.arange(0, d_head, 2, device=device, dtype=torch.float32) / d_head)   # (hs/2,)
-    ang = torch.arange(T, device=device, dtype=torch.float32)[:, None] * theta                 # (T, hs/2)
-    ang = torch.cat([ang, ang], -1)                                                            # (T, hs)
+    """cos and sin of t·θ_a for t < T, each (T, hs): θ_a = base^(−2a/hs),
+    repeated for the two halves."""
+    if d_head % 2:
+        raise ValueError(f"rope needs an even head size, got d_head={d_head}; allowed: d_model/n_heads even")
+    # (hs/2,)
+    theta = base ** (-torch.arange(0, d_head, 2, device=device, dtype=torch.float32) / d_head)
+    # (T, hs/2)
+    ang = torch.arange(T, device=device, dtype=torch.float32)[:, None] * theta
+    # (T, hs)
+    ang = torch.cat([ang, ang], -1)
     return ang.cos().to(dtype), ang.sin().to(dtype)
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -55,26 +61,30 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 @POSITIONS.register('rope')
 class RotaryPosition(Position):
-    "RoPE: q and k of each head rotated by t·θ (θ_a = 10000^(−2a/hs)) before they meet; no parameters."
+    """RoPE: q and k of each head rotated by t·θ (θ_a = 10000^(−2a/hs)) before they meet;
+    no parameters."""
     rotates, base = True, 10000.0
     def __init__(self, n_heads, d_model, d_head):
         super().__init__(n_heads, d_model, d_head)
-        if d_head % 2: raise ValueError(f"rope needs an even head size, got d_head={d_head}; allowed: d_model/n_heads even")
+        if d_head % 2:
+            raise ValueError(f"rope needs an even head size, got d_head={d_head}; allowed: d_model/n_heads even")
     def rotate(self, q, k):                                   # (B, H, T, hs) each
         cos, sin = rope_angles(q.shape[-2], q.shape[-1], self.base, q.device, q.dtype)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
 
 # %% ../nbs/02c_position.ipynb #596d5737
 def alibi_slopes(n_heads: int) -> torch.Tensor:
-    "ALiBi's head slopes: 2^(−8h/H) for h = 1..H (H a power of two), else those of the power below and every other one of twice it."
+    """ALiBi's head slopes: 2^(−8h/H) for h = 1..H (H a power of two),
+    else those of the power below and every other one of twice it."""
     def pow2(n): return [2 ** (-8 * h / n) for h in range(1, n + 1)]
     if n_heads < 1: raise ValueError(f"alibi needs n_heads >= 1, got {n_heads}")
     p = 2 ** math.floor(math.log2(n_heads))
     return torch.tensor(pow2(p) + pow2(2 * p)[0::2][:n_heads - p])
 
-@POSITIONS.register('alibi', searchable=False)
+@POSITIONS.register('alibi', searchable=False, memory=lambda B, H: H)   # one (H, T, T) bias
 class ALiBiPosition(Position):
-    "ALiBi: −m_h·(i − j) added to the scores of head h, with the paper's geometric slopes m_h; no parameters."
+    """ALiBi: −m_h·(i − j) added to the scores of head h, with the paper's geometric slopes m_h;
+    no parameters."""
     def __init__(self, n_heads, d_model, d_head):
         super().__init__(n_heads, d_model, d_head)
         self.register_buffer('slopes', alibi_slopes(n_heads), persistent=False)   # (H,)
@@ -85,16 +95,21 @@ class ALiBiPosition(Position):
         return self.slopes.to(x.dtype).view(-1, 1, 1) * rel   # (H, T, T)
 
 # %% ../nbs/02c_position.ipynb #2ac255ea
-@POSITIONS.register('fox', searchable=False)
+@POSITIONS.register('fox', searchable=False, memory=lambda B, H: B * H)   # a (B, H, T, T) bias
 class ForgettingGate(Position):
-    "FoX: score bias Σ_{k=j+1..i} log σ(w_h·x_k + b_h), per head, from one cumulative sum; starts weak (w = 0, b = log 128)."
-    typical_n = 128                                           # a key this far back starts damped by ≈ 1/e
+    """FoX: score bias Σ_{k=j+1..i} log σ(w_h·x_k + b_h), per head, from one cumulative sum;
+    starts weak (w = 0, b = log 128)."""
+    # a key this far back starts damped by ≈ 1/e
+    typical_n = 128
     def __init__(self, n_heads, d_model, d_head):
         super().__init__(n_heads, d_model, d_head)
-        self.w = nn.Parameter(torch.zeros(d_model, n_heads))                                   # (C, H)
-        self.b = nn.Parameter(torch.full((n_heads,), math.log(self.typical_n)))                # (H,)
+        # (C, H)
+        self.w = nn.Parameter(torch.zeros(d_model, n_heads))
+        # (H,)
+        self.b = nn.Parameter(torch.full((n_heads,), math.log(self.typical_n)))
     def log_forget(self, x):                                  # x: (B, T, C) -> (B, H, T): log f_t
         return F.logsigmoid(x @ self.w + self.b).transpose(1, 2)
     def bias(self, x):
-        c = self.log_forget(x).float().cumsum(-1)             # (B, H, T): c_t = Σ_{k≤t} log f_k (in fp32)
+        # (B, H, T): c_t = Σ_{k≤t} log f_k (in fp32)
+        c = self.log_forget(x).float().cumsum(-1)
         return (c[..., :, None] - c[..., None, :]).to(x.dtype)   # (B, H, T, T): D_ij = c_i − c_j

@@ -20,12 +20,16 @@ def import_ray():
     return ray
 
 # %% ../nbs/09c_ray.ipynb #fbaf9d26
-_OWNED = []    # the address `connect` connected to in this process (empty: none), so `shutdown` ends only that
+# the address `connect` connected to in this process (empty: none), so `shutdown` ends only that
+_OWNED = []
 
-def connect(address: str|None = None,   # None: start a local instance; 'auto' or 'host:port': join that cluster
-            **init_kwargs,              # more `ray.init` arguments: num_cpus=, num_gpus=, runtime_env=, ...
+# None: start a local instance; 'auto' or 'host:port': join that cluster
+def connect(address: str|None = None,
+            # more `ray.init` arguments: num_cpus=, num_gpus=, runtime_env=, ...
+            **init_kwargs,
            ):
-    "Connect this process to Ray (an existing connection is used as it is); returns the `ray` module."
+    """Connect this process to Ray (an existing connection is used as it is);
+    returns the `ray` module."""
     ray = import_ray()
     if ray.is_initialized(): return ray
     local = dict(include_dashboard=False) if address is None else {}
@@ -34,7 +38,8 @@ def connect(address: str|None = None,   # None: start a local instance; 'auto' o
     return ray
 
 def shutdown() -> bool:
-    "End the connection `connect` made (stopping the local instance it started); False when it made none."
+    """End the connection `connect` made (stopping the local instance it started);
+    False when it made none."""
     if not _OWNED: return False
     import ray
     ray.shutdown()
@@ -43,34 +48,40 @@ def shutdown() -> bool:
 
 # %% ../nbs/09c_ray.ipynb #524434a9
 def task_resources(config, cluster: dict) -> dict:
-    "Ray resources of one evaluation: 1/`workers` of a GPU when training on CUDA on a cluster with GPUs, else one CPU."
+    """Ray resources of one evaluation:
+    1/`workers` of a GPU when training on CUDA on a cluster with GPUs, else one CPU."""
     if str(config.device).startswith('cuda') and cluster.get('GPU', 0) > 0:
         return dict(num_gpus=1 / config.workers, num_cpus=0)
     return dict(num_cpus=1, num_gpus=0)
 
 def capacity(resources: dict, cluster: dict) -> int:
     "How many evaluations needing `resources` the cluster runs at once (at least 1)."
-    if resources['num_gpus']: return max(1, int(cluster.get('GPU', 0) / resources['num_gpus'] + 1e-6))
+    if resources['num_gpus']:
+        return max(1, int(cluster.get('GPU', 0) / resources['num_gpus'] + 1e-6))
     return max(1, int(cluster.get('CPU', 0) // resources['num_cpus']))
 
 # %% ../nbs/09c_ray.ipynb #036322ef
 RETRIES = 1    # Ray runs a task again once when its worker or node dies
 
 def _evaluate_task(evaluate, config, data, gene, replicate, extra, device=None):
-    "One evaluation in a Ray worker (Ray resolves `evaluate`, `config` and `data` from the object store)."
+    """One evaluation in a Ray worker (Ray resolves `evaluate`,
+    `config` and `data` from the object store)."""
     if device and config.device != device: config = dataclasses.replace(config, device=device)
     return evaluate(gene, config, data, replicate=replicate, progress=False, **extra)
 
 _REMOTE, _SHARED = {}, {}    # the Ray task; the current search's objects in the object store
 
 def _remote(ray):
-    if 'task' not in _REMOTE: _REMOTE['task'] = ray.remote(max_retries=RETRIES, retry_exceptions=False)(_evaluate_task)
+    if 'task' not in _REMOTE:
+        _REMOTE['task'] = ray.remote(max_retries=RETRIES, retry_exceptions=False)(_evaluate_task)
     return _REMOTE['task']
 
 def _shared(ray, objs) -> list:
     "Object refs of `objs`, put into the object store once per search (and per connection)."
     key = (ray.get_runtime_context().get_job_id(), *map(id, objs))
-    if _SHARED.get('key') != key: _SHARED.update(key=key, objs=objs, refs=[ray.put(o) for o in objs])   # objs: keep ids unique
+    # objs kept: their ids stay unique
+    if _SHARED.get('key') != key:
+        _SHARED.update(key=key, objs=objs, refs=[ray.put(o) for o in objs])
     return _SHARED['refs']
 
 def _lost(ray) -> tuple:
@@ -82,17 +93,23 @@ def _cause(e):
     "The exception raised inside a task (Ray wraps it in a `RayTaskError`)."
     return e.cause if isinstance(getattr(e, 'cause', None), BaseException) else e
 
+# %% ../nbs/09c_ray.ipynb #036322f1
 def ray_jobs(evo,          # has .evaluate, .config, .data (an `Evolution`)
              jobs: list,   # [(individual, replicate)]: individuals have .gene
              extra: dict,  # more keyword arguments of `evo.evaluate` (e.g. should_stop)
+             *,
+             # f(gene, replicate, error) -> the record of a training that could not run
+             failed,
+             # f(exception) -> whether it ran out of memory: recorded as failed, not raised
+             is_oom,
             ):
     "Run `jobs` as Ray tasks; yield `(individual, replicate, metrics)` as each finishes."
-    from evo_attention.executors import failed_result, is_out_of_memory, training_config
-    c = training_config(evo)
+    c = getattr(evo, 'training_config', None) or evo.config   # the run's numerics settled
     ray = connect(getattr(c, 'address', None))
     cluster = ray.cluster_resources()
     res = task_resources(c, cluster)
-    device = 'cuda' if res['num_gpus'] else None        # Ray shows a GPU task only its GPU: 'cuda:1' is 'cuda' there
+    # Ray shows a GPU task only its GPU: 'cuda:1' is 'cuda' there
+    device = 'cuda' if res['num_gpus'] else None
     task = _remote(ray).options(**res)
     shared = _shared(ray, (evo.evaluate, c, evo.data))
     limit, todo, running, error = 2 * capacity(res, cluster), iter(jobs), {}, None
@@ -104,14 +121,16 @@ def ray_jobs(evo,          # has .evaluate, .config, .data (an `Evolution`)
             (ref,), _ = ray.wait(list(running), num_returns=1)
             ind, r = running.pop(ref)
             try: m = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:        # raised by evaluate: stop starting tasks, re-raise once the others end
-                if not is_out_of_memory(_cause(e)): error = error or e; continue
-                m = failed_result(ind.gene, r, _cause(e))    # out of memory: failed, as it is locally
+            # raised by evaluate: stop starting tasks, re-raise once the others end
+            except ray.exceptions.RayTaskError as e:
+                if not is_oom(_cause(e)): error = error or e; continue
+                m = failed(ind.gene, r, _cause(e))      # out of memory: failed, as it is locally
             except _lost(ray) as e:
-                m = failed_result(ind.gene, r, f"{type(e).__name__} (after {1 + RETRIES} attempts): {e}")
+                m = failed(ind.gene, r, f"{type(e).__name__} (after {1 + RETRIES} attempts): {e}")
             yield ind, r, m
     finally:
-        for ref in running: ray.cancel(ref, force=True)     # Ctrl-C, or the caller stopped: cancel what is in flight
+        # Ctrl-C, or the caller stopped: cancel what is in flight
+        for ref in running: ray.cancel(ref, force=True)
     if error is not None:
         if _cause(error) is error: raise error
         raise _cause(error) from error

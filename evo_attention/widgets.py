@@ -7,10 +7,10 @@ from __future__ import annotations
 import html, json, math, time
 from pathlib import Path
 import ipywidgets as W
+from fastcore.basics import patch
 from .config import Config, PRESETS, preset_config, get_device, _HURDLES
-from .gene import SearchSpace, _COMPONENTS
-from .options import Registry, SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES
-from .position import POSITIONS
+from .gene import SearchSpace
+from .options import COMPONENTS, GATINGS, NORMALIZATIONS
 from .data import get_data, TASKS
 from .evolution import Evolution, cpu_warning, planned_trainings
 from .runs import RunFolder, RunStateError, atomic_write, dumps
@@ -20,34 +20,40 @@ __all__ = ['last_run', 'remember_run', 'saved_search', 'pick_run_dir', 'Evolutio
 
 # %% ../nbs/11_widgets.ipynb #99ffca32
 def last_run(remember) -> dict|None:
-    "What a form last prepared, as remembered in the file `remember`: `{'run_dir': ..., 'data': ...}`; None if nothing."
+    """What a form last prepared, as remembered in the file `remember`: `{'run_dir': ..., 'data':
+    ...}`; None if nothing."""
     p = Path(remember).expanduser() if remember else None
     if p is None or not p.exists(): return None
     try: d = json.loads(p.read_text(encoding='utf-8'))
-    except (OSError, ValueError): return None        # a damaged note loses only the shortcut, never a run
+    # a damaged note loses only the shortcut, never a run
+    except (OSError, ValueError): return None
     return d if isinstance(d, dict) and isinstance(d.get('run_dir'), str) else None
 
 def remember_run(remember, run_dir, data: str):
-    "Note (atomically) that the form prepared `run_dir` with `data`, so that the notebook finds it again after a disconnect."
+    """Note (atomically) that the form prepared `run_dir` with `data`,
+    so that the notebook finds it again after a disconnect."""
     p = Path(remember).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(p, dumps(dict(run_dir=str(Path(run_dir).expanduser().absolute()), data=data)) + '\n')
 
 def saved_search(run_dir) -> tuple[dict|None, dict|None]:
-    "(state, config.json) of the search in `run_dir`; `(None, None)` when it holds none; `RunStateError` if damaged."
+    """(state, config.json) of the search in `run_dir`; `(None, None)` when it holds none;
+    `RunStateError` if damaged."""
     run = RunFolder(run_dir, create=False)
     state = run.load_state()
     if state is None or not run.exists('config.json'): return None, None
     return state, run.read_json('config.json')
 
 def pick_run_dir(run_root, run_name: str|None = None, default_name: str = 'run', remember=None) -> tuple[Path, str]:
-    "The run folder a notebook opens, and why: `run_name` if given, else the unfinished search last prepared with the form, else `default_name`."
+    """The run folder a notebook opens, and why: `run_name` if given,
+    else the unfinished search last prepared with the form, else `default_name`."""
     root = Path(run_root).expanduser()
     if run_name: return root / run_name, 'RUN_NAME'
     last, why = last_run(remember), 'the default for this preset and seed'
     if last is not None:
         try: state, _ = saved_search(last['run_dir'])
-        except RunStateError: state = {'done': False}            # damaged: open it, so that the form says what is wrong
+        # damaged: open it, so that the form says what is wrong
+        except RunStateError: state = {'done': False}
         if state is not None and not state['done']:
             return Path(last['run_dir']), f'the unfinished search last started with the form, remembered in {remember}'
         if state is not None:
@@ -56,14 +62,13 @@ def pick_run_dir(run_root, run_name: str|None = None, default_name: str = 'run',
     return root / default_name, why
 
 # %% ../nbs/11_widgets.ipynb #43cf2bee
-_REGISTRIES = _COMPONENTS       # every gene component's registry: an option registered anywhere is offered
+# every gene component's registry: an option registered anywhere is offered
+_REGISTRIES = COMPONENTS
 
 def _architecture_components() -> list[str]:
-    "The components the architecture module registers (K/V heads, feed-forward, norm, window): the Architecture tab."
-    try: from evo_attention import architecture
-    except ImportError: return []
-    regs = {id(v) for v in vars(architecture).values() if isinstance(v, Registry)}
-    return [c for c, reg in _REGISTRIES.items() if id(reg) in regs]
+    """The components on the Architecture tab (K/V heads, feed-forward, norm, window):
+    their registries' `part`."""
+    return [c for c, reg in COMPONENTS.items() if reg.part == 'architecture']
 
 _ARCH = [('per_layer', 'a gene per layer', W.Checkbox, dict(indent=False)),
          ('inherit_weights', "inherit parents' weights", W.Checkbox, dict(indent=False)),
@@ -90,17 +95,21 @@ _TRAIN = [('train_steps', 'steps', W.BoundedIntText, dict(min=1, max=10**7)),
           ('hurdle', 'hurdle', W.Dropdown, dict(options=list(_HURDLES))),
           ('hurdle_step', 'hurdle step', W.BoundedIntText, dict(min=1, max=10**7)),
           ('workers', 'workers', W.BoundedIntText, dict(min=1, max=64))]
-_RESUME_EDITABLE = ('n_generations', 'workers')   # what the form lets a resumed search change (and the device)
+# what the form lets a resumed search change (and the device)
+_RESUME_EDITABLE = ('n_generations', 'workers')
 _STYLE = dict(description_width='130px')
 _red = lambda msg: f"<span style='color:#c00'>⚠ {html.escape(str(msg))}</span>"
 _orange = lambda msg: f"<span style='color:#b45f06'>⚠ {html.escape(str(msg))}</span>"
 _code = lambda s: f"<code>{html.escape(str(s))}</code>"
 _space = lambda d: SearchSpace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
+# %% ../nbs/11_widgets.ipynb #43cf2c01
 class EvolutionForm:
-    "A widget form for a search: **Start** checks the settings and prepares the run folder; `run()`, in the next cell, runs it."
+    """A widget form for a search: **Start** checks the settings and prepares the run folder;
+    `run()`, in the next cell, runs it."""
     def __init__(self, preset: str = 'smoke', data: str|None = None, run_dir='runs/colab',
-                 remember=None,   # a file where Start notes the run folder and data, for `pick_run_dir` after a disconnect
+                 # a file where Start notes the run folder and data, for `pick_run_dir` after a disconnect
+                 remember=None,
                  **overrides):    # Config fields on top of the preset's
         self.components = {c: [W.Checkbox(value=n in reg.searchable(), description=n, indent=False, layout=W.Layout(width='150px'))
                                for n in reg.names()] for c, reg in _REGISTRIES.items()}
@@ -117,7 +126,8 @@ class EvolutionForm:
         self.errors = W.HTML()
         self.experiment = W.Text(value=str(Path(run_dir) / 'experiment.yaml'), description='file', style=_STYLE, layout=W.Layout(width='500px'))
         self.experiment_status = W.HTML()
-        self._file_config: Config|None = None   # a loaded experiment file's settings (the fields the form has no widget for)
+        # a loaded experiment file's settings (the fields the form has no widget for)
+        self._file_config: Config|None = None
         self.button = W.Button(description='Start', button_style='success', icon='play')
         self.status = W.HTML()
         self.gen_bar = W.IntProgress(description='generations', style=_STYLE, min=0, max=1)
@@ -126,7 +136,8 @@ class EvolutionForm:
         self.evolution: Evolution|None = None
         self.remember = remember
         self._overrides, self._data_default = overrides, data
-        self._state = self._saved = None      # the state and config.json of a search already in the run folder
+        # the state and config.json of a search already in the run folder
+        self._state = self._saved = None
         self._plan: dict|None = None          # what Start prepared for `run()`
         self.preset.observe(lambda ch: self.load_preset(ch['new']), names='value')
         self.button.on_click(lambda b: self.prepare())
@@ -135,253 +146,310 @@ class EvolutionForm:
         self.run_dir.observe(lambda ch: self._describe_folder(), names='value')
         self._describe_folder()
 
-    # -- settings <-> widgets ----------------------------------------------------------------------
-    def set_config(self, cfg: Config):
-        "Show `cfg`'s values in the form."
-        for f, w in {**self.ga, **self.train, **self.arch}.items():
-            v = getattr(cfg, f)
-            w.value = 0 if v is None else v
-        if cfg.device in self.device.options: self.device.value = cfg.device
+# %% ../nbs/11_widgets.ipynb #43cf01a1
+@patch
+def set_config(self: EvolutionForm, cfg: Config):
+    "Show `cfg`'s values in the form."
+    for f, w in {**self.ga, **self.train, **self.arch}.items():
+        v = getattr(cfg, f)
+        w.value = 0 if v is None else v
+    if cfg.device in self.device.options: self.device.value = cfg.device
 
-    def set_search_space(self, space: SearchSpace):
-        "Tick `space`'s options in the form."
-        for c, boxes in self.components.items():
-            for b in boxes: b.value = b.description in space.options(c)
-        for b, box in zip((True, False), self.bias): box.value = b in space.use_bias
-        self.dropout.value = tuple(space.dropout)
+# %% ../nbs/11_widgets.ipynb #43cf02a1
+@patch
+def set_search_space(self: EvolutionForm, space: SearchSpace):
+    "Tick `space`'s options in the form."
+    for c, boxes in self.components.items():
+        for b in boxes: b.value = b.description in space.options(c)
+    for b, box in zip((True, False), self.bias): box.value = b in space.use_bias
+    self.dropout.value = tuple(space.dropout)
 
-    def load_preset(self, name: str):
-        "Fill the form from a preset (the form's own overrides on top)."
-        self._file_config = None
-        self.set_config(preset_config(name, device=self.device.value, **self._overrides))
-        self.data.value = self._data_default or PRESETS[name]['data']
-        self.set_search_space(SearchSpace.of_preset(name))
+# %% ../nbs/11_widgets.ipynb #43cf03a1
+@patch
+def load_preset(self: EvolutionForm, name: str):
+    "Fill the form from a preset (the form's own overrides on top)."
+    self._file_config = None
+    self.set_config(preset_config(name, device=self.device.value, **self._overrides))
+    self.data.value = self._data_default or PRESETS[name]['data']
+    self.set_search_space(SearchSpace.of_preset(name))
 
-    def config(self) -> Config:
-        "The `Config` the form describes (`ValueError` if impossible); a saved search's own, with what a resume may change."
-        w = {**self.ga, **self.train, **self.arch}
-        if self._saved is not None:
-            return Config.from_saved(self._saved['config'], device=self.device.value, **{f: w[f].value for f in _RESUME_EDITABLE})
-        kw = {f: x.value for f, x in w.items()}
-        kw['vocab_size'] = kw['vocab_size'] or None
-        base = self._file_config or preset_config(self.preset.value, device=self.device.value, **self._overrides)   # fields the form lacks
-        return Config(**{**base.to_dict(), **kw, 'device': self.device.value})
+# %% ../nbs/11_widgets.ipynb #43cf04a1
+@patch
+def config(self: EvolutionForm) -> Config:
+    """The `Config` the form describes (`ValueError` if impossible); a saved search's own,
+    with what a resume may change."""
+    w = {**self.ga, **self.train, **self.arch}
+    if self._saved is not None:
+        return Config.from_saved(self._saved['config'], device=self.device.value, **{f: w[f].value for f in _RESUME_EDITABLE})
+    kw = {f: x.value for f, x in w.items()}
+    kw['vocab_size'] = kw['vocab_size'] or None
+    base = self._file_config or preset_config(self.preset.value, device=self.device.value, **self._overrides)   # fields the form lacks
+    return Config(**{**base.to_dict(), **kw, 'device': self.device.value})
 
-    def search_space(self) -> SearchSpace:
-        "The `SearchSpace` of the ticked options (`ValueError` if a component has none)."
-        if self._saved is not None: return _space(self._saved['search_space'])
-        kw = {c: [b.description for b in boxes if b.value] for c, boxes in self.components.items()}
-        ub = tuple(b for b, box in zip((True, False), self.bias) if box.value)
-        if not ub: raise ValueError("search space: tick at least one use_bias value")
-        return SearchSpace(**kw, use_bias=ub, dropout=tuple(self.dropout.value))
+# %% ../nbs/11_widgets.ipynb #43cf05a1
+@patch
+def search_space(self: EvolutionForm) -> SearchSpace:
+    "The `SearchSpace` of the ticked options (`ValueError` if a component has none)."
+    if self._saved is not None: return _space(self._saved['search_space'])
+    kw = {c: [b.description for b in boxes if b.value] for c, boxes in self.components.items()}
+    ub = tuple(b for b, box in zip((True, False), self.bias) if box.value)
+    if not ub: raise ValueError("search space: tick at least one use_bias value")
+    return SearchSpace(**kw, use_bias=ub, dropout=tuple(self.dropout.value))
 
-    def validate(self) -> bool:
-        "Check the settings; show what is wrong in the form. True when they are usable."
-        try:
-            self.config(); self.search_space()
-            if not str(self.data.value).strip(): raise ValueError("data: choose wikitext2, a built-in task, or a path")
-        except ValueError as e:
-            self.errors.value = _red(e)
-            return False
-        self.errors.value = ''
-        return True
+# %% ../nbs/11_widgets.ipynb #43cf06a1
+@patch
+def validate(self: EvolutionForm) -> bool:
+    "Check the settings; show what is wrong in the form. True when they are usable."
+    try:
+        self.config(); self.search_space()
+        if not str(self.data.value).strip():
+            raise ValueError("data: choose wikitext2, a built-in task, or a path")
+    except ValueError as e:
+        self.errors.value = _red(e)
+        return False
+    self.errors.value = ''
+    return True
 
-    # -- the run folder ----------------------------------------------------------------------------
-    @property
-    def resumable(self) -> bool:
-        "Whether the run folder holds a search that is not finished."
-        return self._state is not None and not self._state['done']
+# %% ../nbs/11_widgets.ipynb #43cf07a1
+@patch(as_prop=True)
+def resumable(self: EvolutionForm) -> bool:
+    "Whether the run folder holds a search that is not finished."
+    return self._state is not None and not self._state['done']
 
-    def _saved_data(self) -> str|None:
-        "The data a saved search started with, as the form's data field names it (None: a path the form cannot know)."
-        name = self._saved.get('data')
-        if name == 'wikitext2' or name in TASKS: return name
-        last = last_run(self.remember)
-        if last and Path(last['run_dir']).absolute() == Path(self.run_dir.value).expanduser().absolute(): return last.get('data')
+# %% ../nbs/11_widgets.ipynb #43cf08a1
+@patch
+def _saved_data(self: EvolutionForm) -> str|None:
+    """The data a saved search started with, as the form's data field names it (None:
+    a path the form cannot know)."""
+    name = self._saved.get('data')
+    if name == 'wikitext2' or name in TASKS: return name
+    last = last_run(self.remember)
+    if last and Path(last['run_dir']).absolute() == Path(self.run_dir.value).expanduser().absolute():
+        return last.get('data')
+    return None
+
+# %% ../nbs/11_widgets.ipynb #43cf09a1
+@patch
+def _lock(self: EvolutionForm, state, saved):
+    """Show a saved search's settings and data, not editable (a resume uses them);
+    back to the preset for an empty folder."""
+    was, self._state, self._saved = self._saved, state, saved
+    lock = saved is not None
+    for f, w in {**self.ga, **self.train, **self.arch}.items():
+        w.disabled = lock and f not in _RESUME_EDITABLE
+    for boxes in [*self.components.values(), self.bias]:
+        for b in boxes: b.disabled = lock
+    self.dropout.disabled = self.preset.disabled = self.data.disabled = lock
+    if lock:
+        self.set_config(Config.from_saved(saved['config'], device=self.device.value)); self.set_search_space(self.search_space())
+        data = self._saved_data()
+        if data: self.data.value = data
+        # a file or folder: the user points to it; run() checks it is the same
+        else: self.data.disabled = False
+    elif was is not None: self.load_preset(self.preset.value)
+
+# %% ../nbs/11_widgets.ipynb #43cf10a1
+@patch
+def _describe_folder(self: EvolutionForm, status: bool = True):
+    """Show what the run folder holds: a saved search's settings and data (locked),
+    and the button says Resume."""
+    self._plan = None
+    try:
+        state, saved = saved_search(self.run_dir.value)
+        self._lock(state, saved)
+    # damaged, or saved with an option this session has not registered
+    except (RunStateError, ValueError) as e:
+        self._lock(None, None); self.button.description = 'Start'; self.status.value = _red(e); return
+    self.button.description = 'Start' if saved is None else 'Resume'
+    if not status: return
+    if saved is None: self.status.value = ''; return
+    data = saved.get('data')
+    self.status.value = (f"Found a search in {_code(self.run_dir.value)} at generation {state['generation'] + 1}"
+                         f"{' (finished)' if state['done'] else ''}, on data {_code(data)}. <b>Resume</b> continues it with "
+                         f"its saved settings and data, shown above and locked (generations, workers and the device may change); "
+                         f"for a new search, choose another run folder."
+                         + ('' if self._saved_data() else f" Point the data field to the file or folder {_code(data)}."))
+
+# %% ../nbs/11_widgets.ipynb #43cf11a1
+@patch
+def prepare(self: EvolutionForm) -> bool:
+    """What Start does: check the settings, create (or open) the run folder,
+    say what `run()` will do. False if impossible."""
+    self._plan = None
+    if not self.validate(): return False
+    cfg, space, data = self.config(), self.search_space(), self.data.value.strip()
+    try:
+        # created here: a wrong path fails now, not in the search
+        run = RunFolder(self.run_dir.value)
+        if self.remember: remember_run(self.remember, run.path, data)
+    except OSError as e: self.errors.value = _red(f"run folder {self.run_dir.value}: {e}"); return False
+    self._plan = dict(config=cfg, space=space, data=data, run_dir=run.path)
+    st = self._state
+    what = (f"resume the search at generation {st['generation'] + 1} of {cfg.n_generations}" if st and not st['done'] else
+            'reopen the finished search' if st else f"start a search of up to {planned_trainings(cfg)} trainings")
+    warn = cpu_warning(cfg)
+    self.status.value = (f"Ready to {what} ({cfg.train_steps:,} steps each) on {_code(data)} in {_code(run.path)}, device "
+                         f"{_code(cfg.device)}. <b>Now run the next cell</b>: the search runs there."
+                         + (f"<br>{_orange(warn)}" if warn else ''))
+    return True
+
+# %% ../nbs/11_widgets.ipynb #43cf12a1
+@patch
+def run(self: EvolutionForm) -> Evolution|None:
+    """Run what Start prepared, in the running cell: live bars and curve,
+    and one printed line per finished training."""
+    self.evolution = None
+    if self._plan is None:
+        print("Nothing to run yet: press Start (or Resume) in the form above, then run this cell.")
         return None
-
-    def _lock(self, state, saved):
-        "Show a saved search's settings and data, not editable (a resume uses them); back to the preset for an empty folder."
-        was, self._state, self._saved = self._saved, state, saved
-        lock = saved is not None
-        for f, w in {**self.ga, **self.train, **self.arch}.items(): w.disabled = lock and f not in _RESUME_EDITABLE
-        for boxes in [*self.components.values(), self.bias]:
-            for b in boxes: b.disabled = lock
-        self.dropout.disabled = self.preset.disabled = self.data.disabled = lock
-        if lock:
-            self.set_config(Config.from_saved(saved['config'], device=self.device.value)); self.set_search_space(self.search_space())
-            data = self._saved_data()
-            if data: self.data.value = data
-            else: self.data.disabled = False       # a file or folder: the user points to it; run() checks it is the same
-        elif was is not None: self.load_preset(self.preset.value)
-
-    def _describe_folder(self, status: bool = True):
-        "Show what the run folder holds: a saved search's settings and data (locked), and the button says Resume."
-        self._plan = None
-        try:
-            state, saved = saved_search(self.run_dir.value)
-            self._lock(state, saved)
-        except (RunStateError, ValueError) as e:   # damaged, or saved with an option this session has not registered
-            self._lock(None, None); self.button.description = 'Start'; self.status.value = _red(e); return
-        self.button.description = 'Start' if saved is None else 'Resume'
-        if not status: return
-        if saved is None: self.status.value = ''; return
-        data = saved.get('data')
-        self.status.value = (f"Found a search in {_code(self.run_dir.value)} at generation {state['generation'] + 1}"
-                             f"{' (finished)' if state['done'] else ''}, on data {_code(data)}. <b>Resume</b> continues it with "
-                             f"its saved settings and data, shown above and locked (generations, workers and the device may change); "
-                             f"for a new search, choose another run folder."
-                             + ('' if self._saved_data() else f" Point the data field to the file or folder {_code(data)}."))
-
-    def prepare(self) -> bool:
-        "What Start does: check the settings, create (or open) the run folder, say what `run()` will do. False if impossible."
-        self._plan = None
-        if not self.validate(): return False
-        cfg, space, data = self.config(), self.search_space(), self.data.value.strip()
-        try:
-            run = RunFolder(self.run_dir.value)               # created here: a wrong path fails now, not in the search
-            if self.remember: remember_run(self.remember, run.path, data)
-        except OSError as e: self.errors.value = _red(f"run folder {self.run_dir.value}: {e}"); return False
-        self._plan = dict(config=cfg, space=space, data=data, run_dir=run.path)
-        st = self._state
-        what = (f"resume the search at generation {st['generation'] + 1} of {cfg.n_generations}" if st and not st['done'] else
-                'reopen the finished search' if st else f"start a search of up to {planned_trainings(cfg)} trainings")
-        warn = cpu_warning(cfg)
-        self.status.value = (f"Ready to {what} ({cfg.train_steps:,} steps each) on {_code(data)} in {_code(run.path)}, device "
-                             f"{_code(cfg.device)}. <b>Now run the next cell</b>: the search runs there."
-                             + (f"<br>{_orange(warn)}" if warn else ''))
-        return True
-
-    # -- running -----------------------------------------------------------------------------------
-    def run(self) -> Evolution|None:
-        "Run what Start prepared, in the running cell: live bars and curve, and one printed line per finished training."
-        self.evolution = None
-        if self._plan is None:
-            print("Nothing to run yet: press Start (or Resume) in the form above, then run this cell.")
-            return None
-        p, self._plan = self._plan, None
-        cfg, saved = p['config'], (self._saved or {}).get('data')
-        from IPython import get_ipython
-        if get_ipython() is not None:
-            from IPython.display import display
-            display(self.progress)
-        print(f"{'Resuming' if self._state else 'Starting'} the search in {p['run_dir']} on {p['data']} ({cfg.device}); "
-              f"one line per finished training:", flush=True)
-        self.button.disabled = True
-        try:
-            self.status.value = f"loading data {_code(p['data'])} ..."
-            data = get_data(p['data'], vocab_size=cfg.vocab_size, max_seq_len=cfg.max_seq_len)
-            if saved and data.name != saved:
-                raise RunStateError(f"{p['run_dir']} holds a search on data {saved!r}, but the data field ({p['data']}) is {data.name!r}; "
-                                    f"resume with the data it started with, or choose another run folder")
-            self.gen_bar.value, self.gen_bar.max = 0, cfg.n_generations
-            self.evolution = Evolution(cfg, data=data, search_space=p['space'], run_dir=p['run_dir'], progress=False, callback=self._event)
-            self.evolution.run()
-        except (ValueError, FileNotFoundError, ConnectionError, RunStateError) as e:
-            self.errors.value, self.status.value = _red(e), ''
-            print(f"⚠ {e}")
-            return None
-        finally:
-            self.button.disabled = False
-            self._describe_folder(status=False)
-        return self.evolution
-
-    def start(self) -> Evolution|None:
-        "Start and run in one call (from code, or a cell that runs by itself); None if the settings are invalid."
-        return self.run() if self.prepare() else None
-
-    def _event(self, event, evo, **kw):
-        c = evo.config
-        if event == 'training':
-            self.step_bar.max, self.step_bar.value = c.train_steps, 0
-            self.status.value = f"training {_code(kw['individual'].gene.id)}"
-        elif event == 'step':
-            self.step_bar.value = kw['step']
-            self.status.value = f"training {_code(kw['individual'].gene.id)}: step {kw['step']}, loss {kw['loss']:.3f}"
-        elif event in ('evaluated', 'generation', 'done'):
-            self.gen_bar.value = len(evo.generations)
-            if event == 'evaluated': print(training_line(kw['individual'], kw['metrics'], c), flush=True)
-            self._redraw(evo)
-            if event == 'done':
-                s = evo.summary()
-                done = (f"Done: best {s['best_gene']}, perplexity {s['best_perplexity']:.2f}"
-                        + (f" (baseline {s['baseline_perplexity']:.2f})" if s['baseline_perplexity'] else '')
-                        + f"; {s['evaluations']} trainings, {s['total_train_steps']:,} steps.")
-                print(done, flush=True)
-                self.status.value = html.escape(done)
-
-    def _redraw(self, evo):
-        from IPython import get_ipython
-        if get_ipython() is None: return          # plain Python: no front end to draw in
-        import matplotlib.pyplot as plt
-        from evo_attention.analysis import load_run, plot_evolution
-        with self.plot:
-            self.plot.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7.5, 3.8))
-            plot_evolution(load_run(evo.run_dir.path), ax=ax)
-            plt.show()
-
-    # -- layout ------------------------------------------------------------------------------------
-    @property
-    def widget(self) -> W.Widget:
-        "The form: settings in tabs, the Start button and the status line."
-        row = lambda ws: W.HBox(ws, layout=W.Layout(flex_flow='row wrap'))
-        arch = _architecture_components()
-        boxes = lambda cs: [W.VBox([W.HTML(f'<b>{c}</b>'), row(self.components[c])]) for c in cs]
-        space = W.VBox(boxes([c for c in self.components if c not in arch])
-                       + [W.VBox([W.HTML('<b>use_bias</b>'), row(self.bias)]), self.dropout])
-        architecture = W.VBox(boxes(arch) + list(self.arch.values()) + self._experiment_widgets())
-        tabs = W.Tab(children=[space, architecture, W.VBox(list(self.ga.values())), W.VBox([*self.train.values(), self.device]),
-                               W.VBox([self.preset, self.data, self.run_dir])])
-        for i, t in enumerate(['Search space', 'Architecture', 'Genetic algorithm', 'Training', 'Data & run']): tabs.set_title(i, t)
-        return W.VBox([tabs, self.errors, W.HBox([self.button, self.status])])
-
-    def _experiment_widgets(self) -> list:
-        "A path and Save / Load buttons for an experiment file (YAML: preset, settings, search space, data)."
-        save, load = W.Button(description='Save experiment', icon='save'), W.Button(description='Load experiment', icon='folder-open')
-        save.on_click(lambda b: self.save_experiment()); load.on_click(lambda b: self.load_experiment())
-        return [W.HTML('<b>experiment file</b>'), W.HBox([self.experiment, save, load]), self.experiment_status]
-
-    def save_experiment(self, path=None) -> Path|None:
-        "Write the form's settings, search space and data as an experiment file (`evo-attention evolve --spec FILE` runs it)."
-        from evo_attention.experiment import write_experiment
-        path = Path(path or self.experiment.value).expanduser()
-        if not self.validate(): self.experiment_status.value = _red('fix the settings above first'); return None
-        try: out = write_experiment(path, self.config(), self.search_space(), self.data.value.strip(), preset=self.preset.value)
-        except (OSError, ValueError) as e: self.experiment_status.value = _red(e); return None
-        self.experiment_status.value = f"saved {_code(out)}: <code>evo-attention evolve --spec {html.escape(str(out))}</code> runs it"
-        return out
-
-    def load_experiment(self, path=None) -> bool:
-        "Fill the form from an experiment file; every problem it has is shown (nothing changes then)."
-        from evo_attention.experiment import load_experiment, ExperimentError
-        path = Path(path or self.experiment.value).expanduser()
-        try: exp = load_experiment(path)
-        except (ExperimentError, OSError) as e: self.experiment_status.value = _red(e); return False
-        if self._saved is not None:
-            self.experiment_status.value = _red(f"the run folder {self.run_dir.value} holds a search (its settings are locked); choose another run folder first")
-            return False
-        d = exp.data
-        if d is not None and d.train_file is not None:
-            self.experiment_status.value = _red(f"{path}: the form's data field holds one name or path, not train_file + valid_file; "
-                                                f"run this file with evo-attention evolve --spec {path}")
-            return False
-        self.preset.value = exp.preset                 # fills the form from the preset (observer) ...
-        self.set_config(exp.config); self.set_search_space(exp.space)   # ... then the file's settings and space on top
-        if d is not None: self.data.value = d.source or d.path
-        self._file_config = exp.config                 # fields the form has no widget for come from the file
-        self.experiment_status.value = f"loaded {_code(path)}"
-        return True
-
-    @property
-    def progress(self) -> W.Widget:
-        "The live progress `run()` shows in its cell: the status, a bar for the generations and one for the training, the curve."
-        return W.VBox([self.status, self.gen_bar, self.step_bar, self.plot])
-
-    def _ipython_display_(self):
+    p, self._plan = self._plan, None
+    cfg, saved = p['config'], (self._saved or {}).get('data')
+    from IPython import get_ipython
+    if get_ipython() is not None:
         from IPython.display import display
-        display(self.widget)
+        display(self.progress)
+    print(f"{'Resuming' if self._state else 'Starting'} the search in {p['run_dir']} on {p['data']} ({cfg.device}); "
+          f"one line per finished training:", flush=True)
+    self.button.disabled = True
+    try:
+        self.status.value = f"loading data {_code(p['data'])} ..."
+        data = get_data(p['data'], vocab_size=cfg.vocab_size, max_seq_len=cfg.max_seq_len)
+        if saved and data.name != saved:
+            raise RunStateError(f"{p['run_dir']} holds a search on data {saved!r}, but the data field ({p['data']}) is {data.name!r}; "
+                                f"resume with the data it started with, or choose another run folder")
+        self.gen_bar.value, self.gen_bar.max = 0, cfg.n_generations
+        self.evolution = Evolution(cfg, data=data, search_space=p['space'], run_dir=p['run_dir'], progress=False, callback=self._event)
+        self.evolution.run()
+    except (ValueError, FileNotFoundError, ConnectionError, RunStateError) as e:
+        self.errors.value, self.status.value = _red(e), ''
+        print(f"⚠ {e}")
+        return None
+    finally:
+        self.button.disabled = False
+        self._describe_folder(status=False)
+    return self.evolution
 
+# %% ../nbs/11_widgets.ipynb #43cf13a1
+@patch
+def start(self: EvolutionForm) -> Evolution|None:
+    """Start and run in one call (from code, or a cell that runs by itself);
+    None if the settings are invalid."""
+    return self.run() if self.prepare() else None
+
+# %% ../nbs/11_widgets.ipynb #43cf14a1
+@patch
+def _event(self: EvolutionForm, event, evo, **kw):
+    c = evo.config
+    if event == 'training':
+        self.step_bar.max, self.step_bar.value = c.train_steps, 0
+        self.status.value = f"training {_code(kw['individual'].gene.id)}"
+    elif event == 'step':
+        self.step_bar.value = kw['step']
+        self.status.value = f"training {_code(kw['individual'].gene.id)}: step {kw['step']}, loss {kw['loss']:.3f}"
+    elif event in ('evaluated', 'generation', 'done'):
+        self.gen_bar.value = len(evo.generations)
+        if event == 'evaluated':
+            print(training_line(kw['individual'], kw['metrics'], c), flush=True)
+        self._redraw(evo)
+        if event == 'done':
+            s = evo.summary()
+            done = (f"Done: best {s['best_gene']}, perplexity {s['best_perplexity']:.2f}"
+                    + (f" (baseline {s['baseline_perplexity']:.2f})" if s['baseline_perplexity'] else '')
+                    + f"; {s['evaluations']} trainings, {s['total_train_steps']:,} steps.")
+            print(done, flush=True)
+            self.status.value = html.escape(done)
+
+# %% ../nbs/11_widgets.ipynb #43cf15a1
+@patch
+def _redraw(self: EvolutionForm, evo):
+    from IPython import get_ipython
+    if get_ipython() is None: return          # plain Python: no front end to draw in
+    import matplotlib.pyplot as plt
+    from evo_attention.analysis import load_run, plot_evolution
+    with self.plot:
+        self.plot.clear_output(wait=True)
+        fig, ax = plt.subplots(figsize=(7.5, 3.8))
+        plot_evolution(load_run(evo.run_dir.path), ax=ax)
+        plt.show()
+
+# %% ../nbs/11_widgets.ipynb #43cf16a1
+@patch(as_prop=True)
+def widget(self: EvolutionForm) -> W.Widget:
+    "The form: settings in tabs, the Start button and the status line."
+    row = lambda ws: W.HBox(ws, layout=W.Layout(flex_flow='row wrap'))
+    arch = _architecture_components()
+    boxes = lambda cs: [W.VBox([W.HTML(f'<b>{c}</b>'), row(self.components[c])]) for c in cs]
+    space = W.VBox(boxes([c for c in self.components if c not in arch])
+                   + [W.VBox([W.HTML('<b>use_bias</b>'), row(self.bias)]), self.dropout])
+    architecture = W.VBox(boxes(arch) + list(self.arch.values()) + self._experiment_widgets())
+    tabs = W.Tab(children=[space, architecture, W.VBox(list(self.ga.values())), W.VBox([*self.train.values(), self.device]),
+                           W.VBox([self.preset, self.data, self.run_dir])])
+    for i, t in enumerate(['Search space', 'Architecture', 'Genetic algorithm', 'Training', 'Data & run']):
+        tabs.set_title(i, t)
+    return W.VBox([tabs, self.errors, W.HBox([self.button, self.status])])
+
+# %% ../nbs/11_widgets.ipynb #43cf17a1
+@patch
+def _experiment_widgets(self: EvolutionForm) -> list:
+    """A path and Save / Load buttons for an experiment file (YAML: preset, settings,
+    search space, data)."""
+    save, load = W.Button(description='Save experiment', icon='save'), W.Button(description='Load experiment', icon='folder-open')
+    save.on_click(lambda b: self.save_experiment()); load.on_click(lambda b: self.load_experiment())
+    return [W.HTML('<b>experiment file</b>'), W.HBox([self.experiment, save, load]), self.experiment_status]
+
+# %% ../nbs/11_widgets.ipynb #43cf18a1
+@patch
+def save_experiment(self: EvolutionForm, path=None) -> Path|None:
+    """Write the form's settings, search space and data as an experiment file
+    (`evo-attention evolve --spec FILE` runs it)."""
+    from evo_attention.experiment import write_experiment
+    path = Path(path or self.experiment.value).expanduser()
+    if not self.validate(): self.experiment_status.value = _red('fix the settings above first'); return None
+    try:
+        out = write_experiment(path, self.config(), self.search_space(), self.data.value.strip(), preset=self.preset.value)
+    except (OSError, ValueError) as e: self.experiment_status.value = _red(e); return None
+    self.experiment_status.value = f"saved {_code(out)}: <code>evo-attention evolve --spec {html.escape(str(out))}</code> runs it"
+    return out
+
+# %% ../nbs/11_widgets.ipynb #43cf19a1
+@patch
+def load_experiment(self: EvolutionForm, path=None) -> bool:
+    "Fill the form from an experiment file; every problem it has is shown (nothing changes then)."
+    from evo_attention.experiment import load_experiment, ExperimentError
+    path = Path(path or self.experiment.value).expanduser()
+    try: exp = load_experiment(path)
+    except (ExperimentError, OSError) as e: self.experiment_status.value = _red(e); return False
+    if self._saved is not None:
+        self.experiment_status.value = _red(f"the run folder {self.run_dir.value} holds a search (its settings are locked); choose another run folder first")
+        return False
+    d = exp.data
+    if d is not None and d.train_file is not None:
+        self.experiment_status.value = _red(f"{path}: the form's data field holds one name or path, not train_file + valid_file; "
+                                            f"run this file with evo-attention evolve --spec {path}")
+        return False
+    self.preset.value = exp.preset                 # fills the form from the preset (observer) ...
+    # ... then the file's settings and space on top
+    self.set_config(exp.config); self.set_search_space(exp.space)
+    if d is not None: self.data.value = d.source or d.path
+    # fields the form has no widget for come from the file
+    self._file_config = exp.config
+    self.experiment_status.value = f"loaded {_code(path)}"
+    return True
+
+# %% ../nbs/11_widgets.ipynb #43cf20a1
+@patch(as_prop=True)
+def progress(self: EvolutionForm) -> W.Widget:
+    """The live progress `run()` shows in its cell: the status,
+    a bar for the generations and one for the training, the curve."""
+    return W.VBox([self.status, self.gen_bar, self.step_bar, self.plot])
+
+# %% ../nbs/11_widgets.ipynb #43cf21a1
+@patch
+def _ipython_display_(self: EvolutionForm):
+    from IPython.display import display
+    display(self.widget)
+
+# %% ../nbs/11_widgets.ipynb #43cf2cff
 def training_line(ind, metrics: dict, config: Config) -> str:
     "One plain line per finished training (it stays in the cell's output when the page reloads)."
     role = ind.operator if ind.operator in ('baseline', 'finalist', 'ablation') else f"generation {ind.generation + 1}/{config.n_generations}"

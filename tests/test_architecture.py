@@ -27,12 +27,14 @@ def n_params(m): return sum(p.numel() for p in m.parameters())
 # --- registries, spaces, ids ----------------------------------------------------------------------------
 
 def test_registered_and_opt_in():
-    assert {c: r.names() for c, r in COMPONENTS.items()} == dict(
-        kv_heads=['mha', 'gqa', 'mqa'], ffn=['gelu', 'swiglu', 'moe'], norm=['layernorm', 'rmsnorm'], window=['full', 'sliding'])
+    built_in = dict(kv_heads={'mha', 'gqa', 'mqa'}, ffn={'gelu', 'swiglu', 'moe'}, norm={'layernorm', 'rmsnorm'},
+                    window={'full', 'sliding'})
     for c, reg in COMPONENTS.items():
-        assert reg.component == c and reg.searchable() == reg.names()[:1]
+        assert built_in[c] <= set(reg.names()) and reg.component == c and reg.default == reg.names()[0]
+        own = [n for n in reg.searchable() if reg[n].__module__.startswith('evo_attention.')]
+        assert own == [reg.default]                                    # the built-in alternatives are opt-in
         for space in (SearchSpace(), SearchSpace.original()):
-            assert space.options(c) == reg.names()[:1] and c not in vars(space)   # saved spaces unchanged
+            assert space.options(c) == reg.searchable() and c not in vars(space)   # saved spaces unchanged
 
 def test_default_space_draws_no_architecture():
     "A default space's samples keep every architecture component at its default (no random number drawn for them)."

@@ -7,6 +7,7 @@ import pytest
 ray = pytest.importorskip('ray')
 from evo_attention import Config, Evolution, SearchSpace, synthetic_task, train_and_evaluate
 from evo_attention import ray_executor
+from evo_attention.executors import failed_result, is_out_of_memory
 
 TIMING = ('seconds', 'train_seconds', 'tokens_per_sec')
 CFG = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, n_layers=1, batch_size=8, train_steps=40,
@@ -132,7 +133,7 @@ def test_interrupt_cancels_tasks_in_flight(tmp_path):
     genes = [SearchSpace().sample(random.Random(s)) for s in range(3)]
     jobs = [(type('Ind', (), {'gene': g})(), 0) for g in genes]
     evo = type('Evo', (), {'evaluate': Slow(tmp_path / 'pids', genes[0].id), 'config': CFG, 'data': DATA})()
-    it = ray_executor.ray_jobs(evo, jobs, {})
+    it = ray_executor.ray_jobs(evo, jobs, {}, failed=failed_result, is_oom=is_out_of_memory)
     ind, r, m = next(it)
     assert ind.gene == genes[0] and m['status'] == 'ok'
     deadline = time.time() + 60
