@@ -58,9 +58,11 @@ def load_run(path) -> RunResults:
         why = 'does not exist' if not run.path.exists() else 'has no config.json'
         raise FileNotFoundError(f"{run.path} is not a run folder (it {why}); a run folder is what `evo-attention evolve --out DIR` "
                                 f"or `Evolution(..., run_dir=DIR)` writes")
-    hist = pd.DataFrame(run.read_history())
+    hist = pd.DataFrame(run.read_history(skip=True))         # a line that is not a record: left out, with a warning
     if len(hist):
         hist['role'] = hist['role'].fillna('population') if 'role' in hist else 'population'
+        for col, missing in (('perplexity', math.inf), ('status', 'unknown'), ('steps', 0)):
+            if col not in hist: hist[col] = missing
         if 'replicate' not in hist: hist['replicate'] = 0
         hist['perplexity'] = hist['perplexity'].astype(float).fillna(math.inf)   # null = diverged or failed
         hist = _gene_columns(hist)

@@ -82,7 +82,8 @@ def append_history(self: RunFolder, record: dict):
     "Append `record` as one line (after a newline the file may lack), flushed to disk."
     with open(self.file('history.jsonl'), 'a+b') as f:     # a+: the last byte can be read
         end = f.seek(0, os.SEEK_END)
-        glued = end > 0 and (f.seek(end - 1) or f.read(1) != b'\n')
+        if end: f.seek(end - 1)
+        glued = end > 0 and f.read(1) != b'\n'
         f.write((('\n' if glued else '') + dumps(record) + '\n').encode('utf-8'))
         f.flush(); os.fsync(f.fileno())
 
