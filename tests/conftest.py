@@ -47,3 +47,6 @@ def fast_matches_reference(gene, x, **attn_kw):
     yf.pow(2).sum().backward(); yr.pow(2).sum().backward()
     torch.testing.assert_close(xf.grad, xr.grad, rtol=1e-4, atol=1e-4)
     return fast, ref
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: takes more than ~10 s on a CPU (still run by tools/test.sh)')
