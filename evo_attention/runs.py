@@ -27,6 +27,15 @@ def _json_safe(o):
 
 def dumps(o, **kw) -> str: return json.dumps(_json_safe(o), allow_nan=False, **kw)
 
+@contextmanager
+def _writing(path):
+    "A failed write (a full disk, a read-only folder) as a `RunStateError` naming the file and what is kept."
+    try: yield
+    except OSError as e:
+        raise RunStateError(f"cannot write {path} ({e.strerror or e}); every training recorded before is kept in "
+                            f"{Path(path).parent / 'history.jsonl'}. Free some space (or make the folder writable) "
+                            f"and resume: what was not recorded is trained again") from None
+
 def atomic_write(path, text: str):
     "Write `text` to `path` so that `path` always holds either the old or the new content."
     path = Path(path)
@@ -52,7 +61,8 @@ class RunFolder:
 
     def file(self, name) -> Path: return self.path / name
     def exists(self, name) -> bool: return self.file(name).exists()
-    def write_json(self, name, obj): atomic_write(self.file(name), dumps(obj, indent=1) + '\n')
+    def write_json(self, name, obj):
+        with _writing(self.file(name)): atomic_write(self.file(name), dumps(obj, indent=1) + '\n')
     def read_json(self, name):
         try: return json.loads(self.file(name).read_text(encoding='utf-8'))
         except json.JSONDecodeError as e: raise RunStateError(f"{self.file(name)} is damaged (not valid JSON: {e})") from None
@@ -80,7 +90,7 @@ class RunFolder:
 @patch
 def append_history(self: RunFolder, record: dict):
     "Append `record` as one line (after a newline the file may lack), flushed to disk."
-    with open(self.file('history.jsonl'), 'a+b') as f:     # a+: the last byte can be read
+    with _writing(self.file('history.jsonl')), open(self.file('history.jsonl'), 'a+b') as f:   # a+: the last byte can be read
         end = f.seek(0, os.SEEK_END)
         if end: f.seek(end - 1)
         glued = end > 0 and f.read(1) != b'\n'
