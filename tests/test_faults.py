@@ -2,7 +2,7 @@
 file), reproduced as a user meets it, and checked on what the user sees: the exit status, the one-line
 message (never a traceback) and the records on disk before and after (nothing lost, nothing duplicated,
 every line parses)."""
-import json, os, re, resource, signal, subprocess, time
+import errno, json, os, re, signal, subprocess, time
 from pathlib import Path
 import pytest
 from conftest import CLI, TINY, cli
@@ -223,15 +223,33 @@ def test_read_only_folder_is_refused_before_training(tmp_path, capsys):
     finally: os.chmod(out, 0o700)
     assert rc == 2 and f'cannot write to {out}' in err and records(out) == before
 
-def test_disk_full_after_a_training_keeps_the_records(tmp_path):
-    out = fresh_cli(tmp_path)
+def test_unwritable_folder_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    "The same as a user without write access sees it, for any user (root included): the folder refuses new files."
+    import tempfile
+    out = fresh(tmp_path, generations=1)
     before = records(out)
-    size = (out / 'history.jsonl').stat().st_size
-    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size + 10, size + 10))   # the next record does not fit
-    r = subprocess.run([*CLI, 'evolve', *SEARCH, '--out', str(out), '--resume'], capture_output=True, text=True,
-                       preexec_fn=limit, timeout=300)
-    assert r.returncode == 2 and 'Traceback' not in r.stderr
-    assert f"cannot write {out / 'history.jsonl'}" in r.stderr and 'kept' in r.stderr
+    def refuse(*a, dir=None, **kw): raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+    monkeypatch.setattr(tempfile, 'mkstemp', refuse)
+    rc, err = run(capsys, 'evolve', *SEARCH, '--out', out, '--resume')
+    assert rc == 2 and f'cannot write to {out} (Permission denied)' in err and records(out) == before
+
+class FullDisk:
+    "A file on a full disk: it opens, but nothing can be written to it."
+    def __init__(self, f): self.f = f
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.f.close()
+    def __getattr__(self, name): return getattr(self.f, name)
+    def write(self, data): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+def test_disk_full_after_a_training_keeps_the_records(tmp_path, capsys, monkeypatch):
+    from evo_attention import runs
+    out = fresh(tmp_path, generations=1)
+    before = records(out)
+    full = lambda p, mode='r', *a, **kw: (FullDisk(open(p, mode, *a, **kw)) if str(p).endswith('history.jsonl') and 'a' in mode
+                                          else open(p, mode, *a, **kw))
+    monkeypatch.setattr(runs, 'open', full, raising=False)          # the disk fills up: the next record does not fit
+    rc, err = run(capsys, 'evolve', *SEARCH, '--out', out, '--resume')
+    assert rc == 2 and f"cannot write {out / 'history.jsonl'} (No space left on device)" in err and 'is kept' in err
     assert records(out) == before
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------------------------
