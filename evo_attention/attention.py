@@ -110,8 +110,9 @@ def _future_mask(T: int, device) -> torch.Tensor:
 def causal_check(gene: AttentionGene, d_model: int = 16, n_heads: int = 4, T: int = 9, t: int = 4,
                  fast: bool = True, seed: int = 0, window_size: int = 3) -> dict:
     "Perturb the inputs after position `t` of a fresh `EvoAttention(gene)`: `leak` (largest change at ≤ t), `changed` (after t), `finite`."
-    torch.manual_seed(seed)
-    att = EvoAttention(gene, d_model, n_heads, fast=fast, window_size=window_size).eval()   # a window shorter than T, so a sliding one blocks keys
+    with torch.random.fork_rng(devices=[]):                     # its own random numbers: the caller's are left alone
+        torch.manual_seed(seed)
+        att = EvoAttention(gene, d_model, n_heads, fast=fast, window_size=window_size).eval()   # a window shorter than T
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(2, T, d_model, generator=g)
     x2 = x.clone(); x2[:, t + 1:] = torch.randn(2, T - t - 1, d_model, generator=g) * 3

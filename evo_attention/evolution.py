@@ -13,7 +13,7 @@ from .config import Config, _ADDED_SINCE, preset_config
 from .gene import AttentionGene, SearchSpace, ORIGINAL_OPTIONS
 from .layers import LayerSpace, parse_gene
 from .data import LMData, LoaderData
-from .train import train_and_evaluate
+from .train import numerics, train_and_evaluate
 from .runs import RunFolder, RunStateError, classify, data_identity, data_difference
 from .memory import check_memory, _gene_list
 from .executors import run_jobs, is_out_of_memory, failed_result
@@ -70,6 +70,8 @@ class Evolution:
         self.records: list[dict] = []         # the history, in order
         self.generations: list[dict] = []     # {'generation': g, 'population': ranked rows} of each finished one
         self.replaying = False                # resumed without a usable plan: replayed from generation 0
+        self.numerics: dict|None = None       # the run's numerics (train.numerics), decided once when it starts
+        self.training_config = config         # what every training gets: `config` with the run's numerics
 
 # %% ../nbs/09_evolution.ipynb #e0190011
 @patch(as_prop=True)
@@ -113,7 +115,22 @@ def _data_identity(self: Evolution) -> dict|None:
 def _settings(self: Evolution) -> dict:
     ident = self._data_identity()
     return dict(config=self.config.to_dict(), search_space=self._space_dict(), data=getattr(self.data, 'name', 'data'),
-                **({'data_identity': ident} if ident else {}), version=__version__)
+                **({'data_identity': ident} if ident else {}), version=__version__, numerics=self.numerics)
+
+@patch
+def _settle_numerics(self: Evolution, fresh: bool):
+    "The run's numerics: decided now for a new search, else those its folder recorded (an older folder records them now)."
+    now = numerics(self.config)
+    saved = None if fresh else self.run_dir.read_json('config.json').get('numerics')
+    if saved is None: self.numerics = now
+    elif saved.get('device') == now['device']: self.numerics = saved
+    else:
+        self.numerics = now
+        warnings.warn(f"{self.run_dir.path}: the search started on {saved.get('device')} with amp={saved.get('amp')} and goes on "
+                      f"on {now['device']} with amp={now['amp']}: later trainings use other numerics", stacklevel=4)
+    if not fresh and saved is None:
+        self.run_dir.write_json('config.json', {**self.run_dir.read_json('config.json'), 'numerics': self.numerics})
+    self.training_config = dataclasses.replace(self.config, amp=self.numerics['amp'])
 
 @patch
 def _save_state(self: Evolution, done: bool = False):
@@ -287,7 +304,7 @@ def _start(self: Evolution):
     "Resume the folder's search (or replay it), or check the settings and start a new one."
     c = self.config
     fresh = not self._load()
-    self.run_dir.check_writable()
+    self._settle_numerics(fresh)
     shared = c.workers if c.executor == 'local' and c.workers > 1 else 1                   # worker processes share one device
     check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device, models=shared)   # before it starts
     if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=3)   # e.g. a large preset after the GPU quota ran out
@@ -331,6 +348,7 @@ def _generations(self: Evolution):
 @patch
 def run(self: Evolution) -> list[Individual]:
     "Run (or resume, or continue with more generations) the search, then its finalist stage; the final population, best first."
+    self.run_dir.check_writable()                     # before anything is trained
     with self.run_dir.lock():                         # one search per folder
         self._start()
         if self.config.baseline:

@@ -12,7 +12,7 @@ from .memory import NotEnoughMemoryError
 from .train import train_and_evaluate
 
 # %% auto #0
-__all__ = ['is_out_of_memory', 'failed_result', 'run_jobs']
+__all__ = ['is_out_of_memory', 'failed_result', 'run_jobs', 'training_config']
 
 # %% ../nbs/08a_executors.ipynb #06518858
 def is_out_of_memory(e: BaseException) -> bool:
@@ -36,7 +36,7 @@ def run_jobs(evo, jobs: list, extra: dict,
              hooks=None,        # optional f(individual, replicate) -> more keyword arguments of that training (e.g. weight inheritance)
             ):
     "Run (individual, replicate) trainings; yield (individual, replicate, metrics) as each one finishes."
-    c = evo.config
+    c = training_config(evo)
     if not jobs: return
     own = {(ind.gene.id, r): hooks(ind, r) for ind, r in jobs} if hooks else {}
     local = any(own.values())                  # trainings with hooks run here or in worker processes
@@ -57,13 +57,17 @@ def run_jobs(evo, jobs: list, extra: dict,
                 m = failed_result(ind.gene, r, e)
             yield ind, r, m
 
+def training_config(evo):
+    "The config every training of `evo`'s gets: its `training_config` (the run's numerics settled) where it has one."
+    return getattr(evo, 'training_config', None) or evo.config
+
 def _together_jobs(evo, jobs: list, extra: dict):
     "All `jobs` as one batched model (`population.train_together`); a kill loses the trainings of this batch."
     from evo_attention.population import train_together
     if evo.callback:
         for ind, r in jobs: evo.callback('training', evo, individual=ind, replicate=r)
     logs = [(lambda s, l, ind=ind: evo.callback('step', evo, individual=ind, step=s, loss=l)) for ind, _ in jobs] if evo.callback else None
-    try: res = train_together([ind.gene for ind, _ in jobs], evo.config, evo.data, replicates=[r for _, r in jobs],
+    try: res = train_together([ind.gene for ind, _ in jobs], training_config(evo), evo.data, replicates=[r for _, r in jobs],
                               progress=evo.progress, on_log=logs, **extra)
     except Exception as e:
         if not is_out_of_memory(e): raise
@@ -80,7 +84,7 @@ def _pool_jobs(evo, jobs: list, extra: dict, own: dict):
     index = {(ind.gene.id, r): ind for ind, r in jobs}
     try:
         with ProcessPoolExecutor(min(evo.config.workers, len(jobs)), mp_context=ctx, initializer=_worker_init,
-                                 initargs=(evo.evaluate, evo.config, evo.data, threads, events)) as pool:
+                                 initargs=(evo.evaluate, training_config(evo), evo.data, threads, events)) as pool:
             futures = {pool.submit(_worker_job, ind.gene, r, {**extra, **own.get((ind.gene.id, r), {})}): (ind, r) for ind, r in jobs}
             pending, error = set(futures), None
             while pending:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['CPUINFO', 'ChunkedLinearCrossEntropy', 'chunk_rows', 'linear_cross_entropy', 'final_hidden', 'cpu_features',
-           'probe_cpu_bf16', 'cpu_bf16']
+           'probe_cpu_bf16']
 
 # %% ../nbs/07b_fused_loss.ipynb #cbc6c9eb
 def _compute_dtype(t: torch.Tensor) -> torch.dtype:
@@ -103,13 +103,17 @@ def cpu_features() -> dict:
 def probe_cpu_bf16(config, vocab_size: int|None = None, steps: int = 3, batch_size: int = 8,
                    min_speedup: float = 1.2, max_rel_diff: float = 1e-2) -> dict:
     "Milliseconds per training step in fp32 and under bf16 autocast (median of `steps`, alternating), their loss difference, and the verdict."
-    from evo_attention.model import build_model
     V = vocab_size or config.vocab_size or 10000
     g = torch.Generator().manual_seed(0)
     x = torch.randint(V, (min(batch_size, config.batch_size), config.max_seq_len + 1), generator=g)
+    with torch.random.fork_rng(devices=[]):                        # the caller's random state is left as it was
+        return _probe(config, V, x, steps, min_speedup, max_rel_diff)
+
+def _probe(config, V: int, x: torch.Tensor, steps: int, min_speedup: float, max_rel_diff: float) -> dict:
+    from evo_attention.model import build_model
     models = {}
     for dt in (None, torch.bfloat16):
-        torch.manual_seed(0)
+        torch.manual_seed(0)                                       # inside fork_rng: both models start alike
         m = build_model('dot|softmax|none|fixed', config, V)
         models[dt] = (m, torch.optim.AdamW(m.parameters(), lr=config.learning_rate))
     times, losses = {None: [], torch.bfloat16: []}, {}
@@ -127,13 +131,3 @@ def probe_cpu_bf16(config, vocab_size: int|None = None, steps: int = 3, batch_si
     return dict(fp32_ms=med[None], bf16_ms=med[torch.bfloat16], speedup=speedup, rel_diff=rel,
                 use_bf16=speedup >= min_speedup and rel <= max_rel_diff)
 
-@functools.lru_cache(maxsize=8)
-def _cpu_bf16_cached(d_model: int, n_heads: int, n_layers: int, seq: int, vocab: int) -> bool:
-    from evo_attention.config import Config
-    cfg = Config(device='cpu', d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_seq_len=seq, vocab_size=vocab)
-    return probe_cpu_bf16(cfg)['use_bf16']
-
-def cpu_bf16(config, vocab_size: int|None = None) -> bool:
-    "Whether `amp='auto'` trains in bf16 on this CPU: it has AMX and the probe (once per process and model shape) finds bf16 faster and as accurate."
-    if not cpu_features()['amx']: return False
-    return _cpu_bf16_cached(config.d_model, config.n_heads, config.n_layers, config.max_seq_len, vocab_size or config.vocab_size or 10000)

@@ -103,8 +103,9 @@ def count_params(model: EvoTransformer) -> dict:
 def model_causal_check(gene: AttentionGene|str, config: Config|None = None, t: int = 5, fast: bool = True, seed: int = 0) -> dict:
     "Change the tokens after position `t` for a fresh model of `gene`: `leak` (largest change of the logits at ≤ t), `changed` (after t), `finite`."
     config = config or Config(vocab_size=50, max_seq_len=12, d_model=16, n_heads=4, n_layers=2, window_size=3, device='cpu')
-    torch.manual_seed(seed)
-    model = build_model(gene, config, fast=fast).eval()
+    with torch.random.fork_rng(devices=[]):                     # its own random numbers: the caller's are left alone
+        torch.manual_seed(seed)
+        model = build_model(gene, config, fast=fast).eval()
     g = torch.Generator().manual_seed(seed)
     V, T = config.vocab_size, config.max_seq_len
     idx = torch.randint(0, V, (2, T), generator=g)

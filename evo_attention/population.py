@@ -4,9 +4,9 @@
 
 # %% ../nbs/07c_population.ipynb #ec202173
 from __future__ import annotations
-import itertools, math, time, warnings
-from contextlib import nullcontext
+import itertools, time, warnings
 import torch
+from fastcore.basics import patch
 import torch.nn as nn
 import torch.nn.functional as F
 from .config import Config
@@ -18,7 +18,7 @@ from .data import LMData
 from .grouped import Slot, StackedLinear, StackedLayerNorm, StackedRMSNorm, Ungroupable, GroupAttention, probe_group, _linear_slots
 from .fused_loss import linear_cross_entropy
 from .memory import check_memory, NotEnoughMemoryError
-from .train import adamw, amp_dtype, evaluate, seeded_model, training_seed, train_and_evaluate
+from .train import Job, fit, seeded_model, training_seed, train_and_evaluate
 
 # %% auto #0
 __all__ = ['core_key', 'block_key', 'PopulationBlock', 'Population', 'train_together']
@@ -160,143 +160,115 @@ def _hooks(h, n: int, name: str) -> list:
 
 _OOM = tuple(e for e in (getattr(torch, 'OutOfMemoryError', None), getattr(torch.cuda, 'OutOfMemoryError', None)) if e is not None)
 
-# %% ../nbs/07c_population.ipynb #f1338cb9
-def train_together(genes: list,                 # genes (or ids), one per training
+# %% ../nbs/07c_population.ipynb #514d0ce1
+def train_together(genes: list,                  # genes (or ids), one per training
                    config: Config, data,
                    replicates: list|None = None, # the replicate of each training (default: 0 for all)
                    steps: int|None = None,       # default: config.train_steps
                    progress: bool = False,       # a tqdm bar over the steps of each group
-                   should_stop=None,             # f(step, loss) -> True to stop that training early; one for all or a list, one per training
+                   should_stop=None,             # f(step, loss) -> True to stop early; one for all or one per training
                    on_log=None,                  # f(step, loss) at every loss read; one for all or a list
-                   on_result=None,               # f(index, metrics) as each training ends (stopped ones before the others)
+                   on_result=None,               # f(index, metrics) as each training ends (stopped ones first)
+                   init=None,                    # f(model) before training (e.g. inherited weights); one or a list
+                   on_trained=None,              # f(model, metrics) once evaluated; one for all or a list
                   ) -> list[dict]:
     "Train the models of `genes` as one batched model; per training, the metrics `train_and_evaluate` returns (plus `together`: models trained at once)."
     genes = [parse_gene(g) for g in genes]
     n = len(genes)
     replicates = [0] * n if replicates is None else list(replicates)
     if len(replicates) != n: raise ValueError(f"replicates: {len(replicates)} values for {n} genes; pass one per gene (or None)")
-    stops, logs, results = _hooks(should_stop, n, 'should_stop'), _hooks(on_log, n, 'on_log'), [None] * n
-    def done(i, m):
-        results[i] = m
-        if on_result is not None: on_result(i, m)
-    def alone(i, why: str|None):
-        if why: warnings.warn(f"{genes[i].id}: trained one by one: {why}")
-        done(i, {**train_and_evaluate(genes[i], config, data, replicate=replicates[i], steps=steps, progress=progress,
-                                      should_stop=stops[i], on_log=logs[i]), 'together': 1})
+    hooks = {k: _hooks(h, n, k) for k, h in dict(should_stop=should_stop, on_log=on_log, init=init, on_trained=on_trained).items()}
+    jobs = [Job(g, training_seed(config, g, r), r, None, *(hooks[k][i] for k in ('should_stop', 'on_log', 'on_trained')))
+            for i, (g, r) in enumerate(zip(genes, replicates))]
+    batch = _Batch(jobs, hooks['init'], config, data, steps, progress, on_result)
     if not isinstance(data, LMData):        # a DataLoader's batches come in its own order, not from the training's seed
-        for i in range(n): alone(i, None)
-        return results
+        for i in range(n): batch.alone(i, None)
+        return batch.results
     for i in range(n):                      # a per-layer gene's blocks differ layer by layer: not stacked
-        if isinstance(genes[i], LayerGenes): alone(i, "a per-layer gene is not stacked in a population (its layers differ)")
-    order = sorted((i for i in range(n) if results[i] is None), key=lambda i: (block_key(genes[i]), core_key(genes[i])))   # one population per (ffn, norm); groups side by side
+        if isinstance(genes[i], LayerGenes): batch.alone(i, "a per-layer gene is not stacked in a population (its layers differ)")
+    order = sorted((i for i in range(n) if batch.results[i] is None),
+                   key=lambda i: (block_key(genes[i]), core_key(genes[i])))   # one population per (ffn, norm); groups side by side
     for (ffn, _), same in itertools.groupby(order, key=lambda i: block_key(genes[i])):
         same = list(same)
         if FFNS[ffn] not in _ACTIVATIONS:   # a mixture of experts: routing gathers other tokens per expert in each model
-            for i in same: alone(i, f"ffn {ffn!r} is not stacked in a population (allowed together: {', '.join(f for f in FFNS if FFNS[f] in _ACTIVATIONS)})")
+            stacked = ', '.join(f for f in FFNS if FFNS[f] in _ACTIVATIONS)
+            for i in same: batch.alone(i, f"ffn {ffn!r} is not stacked in a population (allowed together: {stacked})")
             continue
-        for part in _fit(config, [genes[i] for i in same], data.vocab_size, same):
-            _train_part(part, genes, replicates, config, data, steps, progress, stops, logs, done, alone, lambda i: results[i] is None)
-    return results
+        for part in _parts_that_fit(config, [genes[i] for i in same], data.vocab_size, same): batch.train_part(part)
+    return batch.results
 
-def _fit(config, genes, vocab_size, idx) -> list:
+def _parts_that_fit(config, genes, vocab_size, idx) -> list:
     "`idx` cut into contiguous parts whose models fit in memory together (halving what does not)."
     if len(idx) == 1: return [idx]
     try: check_memory(config, genes, vocab_size, config.device, models=len(idx))
     except NotEnoughMemoryError:
         h = len(idx) // 2
-        return _fit(config, genes[:h], vocab_size, idx[:h]) + _fit(config, genes[h:], vocab_size, idx[h:])
+        return _parts_that_fit(config, genes[:h], vocab_size, idx[:h]) + _parts_that_fit(config, genes[h:], vocab_size, idx[h:])
     return [idx]
 
-def _train_part(part, genes, replicates, config, data, steps, progress, stops, logs, done, alone, pending):
-    "Build the models of `part` (indices into the trainings), group them, train them together; fall back one by one where needed."
-    if len(part) == 1: return alone(part[0], None)
-    device = torch.device(config.device)
-    data = data.to(device); data.check_seq_len(config.max_seq_len)
-    t_start = time.perf_counter()
-    seeds = {i: training_seed(config, genes[i], replicates[i]) for i in part}
-    models = {i: seeded_model(genes[i], config, data.vocab_size, seeds[i]).to(device) for i in part}
-    keep, runs = [], []                  # trainings that go together, and their groups as index lists
-    for _, run in itertools.groupby(part, key=lambda i: core_key(genes[i])):
+
+# %% ../nbs/07c_population.ipynb #304d0207
+class _Batch:
+    "The trainings of one `train_together` call, and their results as they come."
+    def __init__(self, jobs: list, inits: list, config: Config, data, steps, progress, on_result):
+        self.jobs, self.inits, self.config, self.data = jobs, inits, config, data
+        self.steps, self.progress, self.on_result = steps, progress, on_result
+        self.results = [None] * len(jobs)
+
+    def done(self, i: int, m: dict):
+        self.results[i] = m
+        if self.on_result is not None: self.on_result(i, m)
+
+    def alone(self, i: int, why: str|None):
+        "Training `i` one by one (with a warning that says why, if there is a reason to give)."
+        j = self.jobs[i]
+        if why: warnings.warn(f"{j.gene.id}: trained one by one: {why}")
+        m = train_and_evaluate(j.gene, self.config, self.data, replicate=j.replicate, steps=self.steps, progress=self.progress,
+                               should_stop=j.should_stop, on_log=j.on_log, init=self.inits[i], on_trained=j.on_trained)
+        self.done(i, {**m, 'together': 1})
+
+    def train_part(self, part: list):
+        "Build the models of `part` (indices of trainings), group them, train them together; one by one where needed."
+        if len(part) == 1: return self.alone(part[0], None)
+        c, jobs, device = self.config, self.jobs, torch.device(self.config.device)
+        self.data = self.data.to(device); self.data.check_seq_len(c.max_seq_len)
+        t_start = time.perf_counter()
+        for i in part:
+            jobs[i].model = seeded_model(jobs[i].gene, c, self.data.vocab_size, jobs[i].seed).to(device)
+            if self.inits[i] is not None: self.inits[i](jobs[i].model)
+            jobs[i].params = count_params(jobs[i].model)
+        keep, runs = self._groups(part)
+        if len(keep) < 2:
+            for i in keep: self.alone(i, None)
+            return
+        try: self._train(keep, runs, t_start)
+        except _OOM:
+            if device.type == 'cuda': torch.cuda.empty_cache()
+            for i in keep:
+                if self.results[i] is None: self.alone(i, 'out of memory when trained together')
+
+
+# %% ../nbs/07c_population.ipynb #2573060d
+@patch
+def _groups(self: _Batch, part: list) -> tuple:
+    "The trainings of `part` that go together, and their groups as index lists (each group runs one attention)."
+    keep, runs, jobs = [], [], self.jobs
+    for _, run in itertools.groupby(part, key=lambda i: core_key(jobs[i].gene)):
         run = list(run)
-        if probe_group([models[i].blocks[0].attn for i in run]) is None: keep += run; runs.append(run); continue
+        if probe_group([jobs[i].model.blocks[0].attn for i in run]) is None: keep += run; runs.append(run); continue
         for i in run:                    # each on its own inside the population, else one by one
-            why = probe_group([models[i].blocks[0].attn])
+            why = probe_group([jobs[i].model.blocks[0].attn])
             if why is None: keep.append(i); runs.append([i])
-            else: alone(i, why)
-    if len(keep) < 2:
-        for i in keep: alone(i, None)
-        return
-    try: _train_models(keep, runs, models, seeds, genes, replicates, config, data, steps, progress, stops, logs, done, t_start)
-    except _OOM:
-        if device.type == 'cuda': torch.cuda.empty_cache()
-        for i in filter(pending, keep): alone(i, 'out of memory when trained together')
+            else: self.alone(i, why)
+    return keep, runs
 
-def _train_models(keep, runs, models, seeds, genes, replicates, config, data, steps, progress, stops, logs, done, t_start):
-    "The training loop of `train_and_evaluate`, for the models `keep` at once."
-    device, M = torch.device(config.device), len(keep)
-    steps = config.train_steps if steps is None else steps
+@patch
+def _train(self: _Batch, keep: list, runs: list, t_start: float):
+    "The models `keep` trained at once by the training loop (`train.fit`), stacked into one `Population`."
+    device, M = torch.device(self.config.device), len(keep)
     bounds = list(itertools.accumulate(len(r) for r in runs))
-    pop = Population([models[i] for i in keep], list(zip([0] + bounds[:-1], bounds))).to(device)
-    torch.manual_seed(seeds[keep[0]])                            # the dropout stream (each model draws its own masks from it)
-    opt = adamw(pop.parameters(), config, device)
-    dtype = amp_dtype(config, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    chunked = config.fast and device.type == 'cpu'              # as train_and_evaluate's fast path
-    gens = {s: torch.Generator(device=device).manual_seed(s) for s in dict.fromkeys(seeds[i] for i in keep)}
-    row = [list(gens).index(seeds[i]) for i in keep]            # which batch each model reads
-    n_params = {i: count_params(models[i]) for i in keep}
-    live, active = set(range(M)), torch.ones(M, dtype=torch.bool, device=device)
-    curves, status = [[] for _ in range(M)], ['ok'] * M
-    loss_sum, n_sum, tokens, t_first, tokens_first = torch.zeros(M, device=device), 0, 0, None, 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc=f'{M} models together', leave=False, unit='step')
+    pop = Population([self.jobs[i].model for i in keep], list(zip([0] + bounds[:-1], bounds))).to(device)
+    torch.manual_seed(self.jobs[keep[0]].seed)                   # the dropout stream (each model draws its own masks from it)
+    fit(pop, [self.jobs[i] for i in keep], self.config, self.data, steps=self.steps, progress=self.progress,
+        desc=f'{M} models together', t_start=t_start, on_result=lambda j, m: self.done(keep[j], m))
 
-    def finish(j, step, loss_val, t_train):
-        live.discard(j); active[j] = False
-        i = keep[j]
-        model = pop.export(j, models[i])
-        val_loss = float('inf') if status[j] == 'diverged' else evaluate(model, data, config, dtype)
-        if not math.isfinite(val_loss): status[j] = 'diverged'
-        ppl = math.exp(val_loss) if status[j] != 'diverged' and val_loss < 700 else float('inf')
-        timed = step * config.batch_size * config.max_seq_len - tokens_first if t_first else 0
-        done(i, dict(gene=genes[i].id, perplexity=ppl, val_loss=val_loss, train_loss=loss_val, steps=step,
-                     tokens=step * config.batch_size * config.max_seq_len, loss_curve=curves[j],
-                     seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
-                     tokens_per_sec=timed / (t_train - t_first) if timed and t_train > t_first else float('nan'),
-                     params=n_params[i]['total'], non_embedding_params=n_params[i]['non_embedding'],
-                     seed=seeds[i], replicate=replicates[i], status=status[j], device=str(device),
-                     amp=str(dtype).replace('torch.', '') if dtype else 'fp32', together=M))
-
-    pop.train()
-    for step in range(1, steps + 1):
-        batches = [data.get_batch(config.batch_size, config.max_seq_len, g) for g in gens.values()]
-        if len(batches) == 1: x, y = (t.expand(M, *t.shape) for t in batches[0])   # paired seeds: one batch for all
-        else: x, y = (torch.stack([batches[r][k] for r in row]) for k in (0, 1))    # (M, B, T)
-        with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
-            losses = pop.losses(x, y, chunked)                     # (M,)
-        loss = torch.where(active, losses.float(), 0.).sum()      # one backward for all; each model's gradient is its own
-        scaler.scale(loss).backward()
-        if len(live) < M: pop.zero_inactive_(active)
-        scaler.unscale_(opt)
-        pop.clip_grad_norms_(config.grad_clip, None if len(live) == M else active)
-        scaler.step(opt); scaler.update()
-        opt.zero_grad(set_to_none=True)
-        tokens += config.batch_size * config.max_seq_len
-        loss_sum += losses.detach().float(); n_sum += 1
-        if step == 1 or step % config.log_interval == 0 or step == steps:
-            vals = (loss_sum / n_sum).tolist()                    # the only host sync
-            loss_sum.zero_(); n_sum = 0
-            if step == 1: t_first, tokens_first = time.perf_counter(), tokens
-            if bar is not None: bar.update(step - bar.n)
-            now = time.perf_counter()                             # the end of training for those that end here
-            for j in sorted(live):
-                i = keep[j]
-                curves[j].append((step, vals[j]))
-                if logs[i] is not None: logs[i](step, vals[j])
-                if not math.isfinite(vals[j]): status[j] = 'diverged'; finish(j, step, vals[j], now)
-                elif stops[i] is not None and step < steps and stops[i](step, vals[j]): status[j] = 'stopped'; finish(j, step, vals[j], now)
-                elif step == steps: finish(j, step, vals[j], now)
-            if not live: break
-    if bar is not None: bar.close()

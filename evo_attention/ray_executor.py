@@ -87,8 +87,8 @@ def ray_jobs(evo,          # has .evaluate, .config, .data (an `Evolution`)
              extra: dict,  # more keyword arguments of `evo.evaluate` (e.g. should_stop)
             ):
     "Run `jobs` as Ray tasks; yield `(individual, replicate, metrics)` as each finishes."
-    from evo_attention.executors import failed_result, is_out_of_memory
-    c = evo.config
+    from evo_attention.executors import failed_result, is_out_of_memory, training_config
+    c = training_config(evo)
     ray = connect(getattr(c, 'address', None))
     cluster = ray.cluster_resources()
     res = task_resources(c, cluster)

@@ -49,8 +49,15 @@ def _display_table(t: pd.DataFrame, names: dict|None = None) -> pd.DataFrame:
     return d.rename(columns=lambda c: (names or {}).get(c, re.sub(r'_pct$', ' %', c).replace('_', ' ')))
 
 def _settings_text(r: RunResults) -> str:
-    c = r.config.get('config', {})
-    return ', '.join(f'{k}={c[k]}' for k in _SETTINGS if k in c)
+    c, n = r.config.get('config', {}), r.config.get('numerics')
+    text = ', '.join(f'{k}={c[k]}' for k in _SETTINGS if k in c)
+    return text + (f"; numerics: {_numerics_text(n)}" if n else '')
+
+def _numerics_text(n: dict) -> str:
+    "The run's numerics in words, e.g. 'fp32 on cpu (avx2, no AMX)'."
+    cpu = n.get('cpu') or {}
+    where = n.get('gpu') or (f"{cpu.get('capability')}, {'AMX' if cpu.get('amx') else 'no AMX'}" if cpu else '')
+    return f"{n.get('amp')} on {n.get('device')}" + (f" ({where})" if where else '')
 
 def _status(r: RunResults) -> str:
     c = r.config.get('config', {})

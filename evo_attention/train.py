@@ -6,18 +6,20 @@
 from __future__ import annotations
 import functools, hashlib, math, time
 from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Callable
 import torch
 import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
 from .layers import LayerGenes, parse_gene
 from .model import build_model, count_params, init_paired
-from .fused_loss import cpu_bf16, final_hidden, linear_cross_entropy
+from .fused_loss import cpu_features, final_hidden, linear_cross_entropy
 from .memory import check_memory
 
 # %% auto #0
-__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'amp_dtype', 'native_bf16', 'evaluate', 'adamw', 'seeded_model',
-           'train_and_evaluate']
+__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'resolve_amp', 'amp_dtype', 'numerics', 'native_bf16', 'evaluate',
+           'adamw', 'seeded_model', 'chunked_loss', 'Single', 'Job', 'training_record', 'fit', 'train_and_evaluate']
 
 # %% ../nbs/07_train.ipynb #b8ba19ef
 def evaluation_seed(run_seed: int, gene: AttentionGene|str, replicate: int = 0) -> int:
@@ -34,13 +36,26 @@ def training_seed(config: Config, gene: AttentionGene|str, replicate: int = 0) -
 
 
 # %% ../nbs/07_train.ipynb #e6f6b50d
+_AMP_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+def resolve_amp(config: Config, device: torch.device|str) -> str:
+    "What `config.amp` means on `device`: 'fp32', 'bf16' or 'fp16' ('auto' by the device's kind, never by a timing)."
+    device = torch.device(device)
+    if config.amp != 'auto': return config.amp
+    if device.type == 'cuda': return 'bf16' if native_bf16(device) else 'fp16'
+    return 'fp32'                          # a CPU: the same numbers on every CPU (ask for 'bf16' to trade them for speed)
+
 def amp_dtype(config: Config, device: torch.device) -> torch.dtype|None:
     "The autocast dtype for `config.amp` on `device` (None: fp32)."
-    if device.type != 'cuda':
-        if config.amp == 'auto': return torch.bfloat16 if device.type == 'cpu' and cpu_bf16(config) else None   # bf16 on AMX CPUs where a probe finds it faster
-        return {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(config.amp)
-    if config.amp == 'auto': return torch.bfloat16 if native_bf16(device) else torch.float16
-    return {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[config.amp]
+    return _AMP_DTYPES[resolve_amp(config, device)]
+
+def numerics(config: Config, device: torch.device|str|None = None) -> dict:
+    "A run's numerics, decided once when it starts and kept in its run folder: the autocast and the machine's offer."
+    device = torch.device(device or config.device)
+    out = dict(amp=resolve_amp(config, device), device=device.type, torch=torch.__version__)
+    if device.type == 'cpu': out['cpu'] = cpu_features()
+    if device.type == 'cuda': out['gpu'] = torch.cuda.get_device_name(device)
+    return out
 
 def native_bf16(device) -> bool:
     "Whether the GPU computes bf16 natively (compute capability >= 8: A100, L4, H100...). A T4 (7.5) only emulates it, slowly."
@@ -60,7 +75,7 @@ def evaluate(model, data, config: Config, dtype=None) -> float:
     model.train()
     return (total / n).item()
 
-# %% ../nbs/07_train.ipynb #dda7d502
+# %% ../nbs/07_train.ipynb #66676cee
 @functools.lru_cache(maxsize=None)
 def _cpu_fused_adamw() -> bool:
     "Whether this torch has AdamW's fused CPU kernel (torch >= 2.4)."
@@ -70,7 +85,10 @@ def _cpu_fused_adamw() -> bool:
 def adamw(params, config: Config, device: torch.device) -> torch.optim.AdamW:
     "The training's AdamW: fused kernels on a GPU, and on a CPU on the fast path (~3x faster than the per-tensor loop there)."
     fused = device.type == 'cuda' or (config.fast and device.type == 'cpu' and _cpu_fused_adamw())
-    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, **({'fused': True} if fused else {}))
+    return torch.optim.AdamW(params,
+                             lr=config.learning_rate,
+                             weight_decay=config.weight_decay,
+                             **({'fused': True} if fused else {}))
 
 def seeded_model(gene: AttentionGene, config: Config, vocab_size: int, seed: int):
     "`gene`'s model with the initial values of a training seeded by `seed` (and torch's random numbers seeded for its dropout)."
@@ -79,6 +97,151 @@ def seeded_model(gene: AttentionGene, config: Config, vocab_size: int, seed: int
     if config.paired_seeds: init_paired(model, seed); torch.manual_seed(seed)   # same start and dropout stream for every gene
     return model
 
+def chunked_loss(config: Config, device: torch.device) -> bool:
+    "Whether the loss is made a chunk of rows at a time (fused_loss): on a CPU's fast path, not under torch.compile."
+    return config.fast and not config.compile and device.type == 'cpu'
+
+
+# %% ../nbs/07_train.ipynb #40c86b0d
+class Single:
+    "One `EvoTransformer` as a trainee of one model: `fit`'s interface around the model's own forward."
+    def __init__(self, model, config: Config):
+        self.model = model
+        self.fwd = torch.compile(model) if config.compile else model
+    def parameters(self): return self.model.parameters()
+    def train(self): self.model.train(); return self
+    def export(self, j: int, model=None): return self.model
+    def zero_inactive_(self, active): pass                     # one model: the loop ends when it does
+    def clip_grad_norms_(self, max_norm: float, active=None) -> torch.Tensor:
+        return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)[None]
+
+    def losses(self, x: torch.Tensor, y: torch.Tensor, chunked: bool) -> torch.Tensor:
+        "The model's mean loss, (1,), for token ids (1, B, T); with a training-only term (e.g. load balance)."
+        x, y, m = x[0], y[0], self.model
+        if chunked: loss = linear_cross_entropy(final_hidden(m, x).flatten(0, 1), m.head.weight, y.flatten())
+        else: loss = F.cross_entropy(self.fwd(x).flatten(0, 1).float(), y.flatten())
+        if (extra := m.extra_loss() if hasattr(m, 'extra_loss') else None) is not None: loss = loss + extra
+        return loss[None]
+
+
+# %% ../nbs/07_train.ipynb #6ef154d9
+@dataclass
+class Job:
+    "One training inside `fit`: what it trains, its seed, and its hooks."
+    gene: AttentionGene|LayerGenes
+    seed: int                           # its batches' generator (and, before `fit`, its initial values)
+    replicate: int = 0
+    model: object = None                # its own model: what a population exports into and evaluates
+    should_stop: Callable|None = None   # f(step, loss) -> True to stop early (hurdles)
+    on_log: Callable|None = None        # f(step, loss) at every loss read
+    on_trained: Callable|None = None    # f(model, metrics) once evaluated (e.g. keep its weights)
+    params: dict|None = None            # `count_params` of its model
+
+def training_record(job: Job, *,
+                    status: str,               # 'ok', 'stopped' (hurdle) or 'diverged'
+                    val_loss: float,
+                    train_loss: float,         # the mean training loss of the last interval
+                    step: int,                 # steps done
+                    tokens: int,               # training tokens seen
+                    curve: list,               # [(step, mean loss of the interval)]
+                    times: tuple,              # perf_counter at the start, the first loss read, the end of training
+                    tokens_first: int,         # tokens at the first loss read (the warm-up step excluded from speed)
+                    device: torch.device,
+                    dtype,
+                   ) -> dict:
+    "What one training returns: the one place its metrics record is built."
+    t_start, t_first, t_train = times
+    ppl = math.exp(val_loss) if status != 'diverged' and val_loss < 700 else float('inf')
+    timed = tokens - tokens_first if t_first else 0
+    return dict(gene=job.gene.id, perplexity=ppl, val_loss=val_loss, train_loss=train_loss, steps=step, tokens=tokens,
+                loss_curve=curve, seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
+                tokens_per_sec=timed / (t_train - t_first) if timed and t_train > t_first else float('nan'),
+                params=job.params['total'], non_embedding_params=job.params['non_embedding'],
+                seed=job.seed, replicate=job.replicate, status=status, device=str(device),
+                amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
+
+
+# %% ../nbs/07_train.ipynb #ab94a4a5
+def _batches(data, config: Config, gens: dict, row: list) -> tuple:
+    "Each model's batch, (M, B, T) twice: model j reads the batch of generator `row[j]` (one batch for all with paired seeds)."
+    batches = [data.get_batch(config.batch_size, config.max_seq_len, g) for g in gens.values()]
+    if len(batches) == 1: return tuple(t.expand(len(row), *t.shape) for t in batches[0])
+    return tuple(torch.stack([batches[r][k] for r in row]) for k in (0, 1))
+
+def _bar(progress: bool, steps: int, desc: str):
+    if not progress: return None
+    from tqdm.auto import tqdm
+    return tqdm(total=steps, desc=desc, leave=False, unit='step')
+
+
+# %% ../nbs/07_train.ipynb #f8e3cf32
+def fit(trainee,                       # `Single` or a `Population`: M models
+        jobs: list[Job],               # one per model, in the trainee's order
+        config: Config, data,
+        steps: int|None = None,        # default: config.train_steps
+        progress: bool = False,        # a tqdm bar over the steps
+        desc: str = 'training',        # the bar's label
+        on_result=None,                # f(j, metrics) as training j ends (stopped ones before the others)
+        t_start: float|None = None,    # perf_counter when the training began (default: now)
+       ) -> list[dict]:
+    "Train the M models of `trainee` on `data` and evaluate each: the training loop, for one model or many."
+    device, M = torch.device(config.device), len(jobs)
+    steps, t_start = config.train_steps if steps is None else steps, t_start or time.perf_counter()
+    gens = {s: torch.Generator(device=device).manual_seed(s) for s in dict.fromkeys(j.seed for j in jobs)}
+    row = [list(gens).index(j.seed) for j in jobs]           # which batch each model reads
+    opt, dtype = adamw(trainee.parameters(), config, device), amp_dtype(config, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    chunked = chunked_loss(config, device)
+    live, active = set(range(M)), torch.ones(M, dtype=torch.bool, device=device)
+    results, curves, status = [None] * M, [[] for _ in range(M)], ['ok'] * M
+    loss_sum, n_sum, tokens, t_first, tokens_first = torch.zeros(M, device=device), 0, 0, None, 0
+    def finish(j, step, loss_val, t_train):
+        live.discard(j); active[j] = False
+        model = trainee.export(j, jobs[j].model)
+        val_loss = float('inf') if status[j] == 'diverged' else evaluate(model, data, config, dtype)
+        if not math.isfinite(val_loss): status[j] = 'diverged'
+        m = training_record(jobs[j], status=status[j], val_loss=val_loss, train_loss=loss_val, step=step, tokens=tokens,
+                            curve=curves[j], times=(t_start, t_first, t_train), tokens_first=tokens_first,
+                            device=device, dtype=dtype)
+        if M > 1: m['together'] = M
+        if jobs[j].on_trained is not None: jobs[j].on_trained(model, m)
+        results[j] = m
+        if on_result is not None: on_result(j, m)
+    bar = _bar(progress, steps, desc)
+    trainee.train()
+    for step in range(1, steps + 1):
+        x, y = _batches(data, config, gens, row)             # (M, B, T)
+        with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
+            losses = trainee.losses(x, y, chunked)           # (M,)
+        loss = torch.where(active, losses.float(), 0.).sum()  # one backward for all; each model's gradient is its own
+        scaler.scale(loss).backward()
+        if len(live) < M: trainee.zero_inactive_(active)
+        scaler.unscale_(opt)
+        trainee.clip_grad_norms_(config.grad_clip, None if len(live) == M else active)
+        scaler.step(opt); scaler.update()
+        opt.zero_grad(set_to_none=True)
+        tokens += y[0].numel()
+        loss_sum += losses.detach().float(); n_sum += 1
+        if step == 1 or step % config.log_interval == 0 or step == steps:
+            vals = [v / n_sum for v in loss_sum.tolist()]    # the only host sync
+            loss_sum.zero_(); n_sum = 0
+            if step == 1: t_first, tokens_first = time.perf_counter(), tokens
+            if bar is not None: bar.update(step - bar.n); bar.set_postfix(loss=f"{min(vals):.3f}")
+            now = time.perf_counter()                        # the end of training for those that end here
+            for j in sorted(live):
+                job, v = jobs[j], vals[j]
+                curves[j].append((step, v))
+                if job.on_log is not None: job.on_log(step, v)
+                if not math.isfinite(v): status[j] = 'diverged'; finish(j, step, v, now)
+                elif job.should_stop is not None and step < steps and job.should_stop(step, v):
+                    status[j] = 'stopped'; finish(j, step, v, now)
+                elif step == steps: finish(j, step, v, now)
+            if not live: break
+    if bar is not None: bar.close()
+    return results
+
+
+# %% ../nbs/07_train.ipynb #072b6dc3
 def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                        seed: int|None = None,      # default: training_seed(config, gene, replicate)
                        replicate: int = 0,
@@ -86,68 +249,18 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                        progress: bool = False,     # a tqdm bar over the steps
                        should_stop=None,           # optional f(step, loss) -> True to stop early (hurdles)
                        on_log=None,                # optional f(step, loss) at every loss read (live progress)
-                       init=None,                  # optional f(model) after the seeded initial values, before training (e.g. inherited weights)
-                       on_trained=None,            # optional f(model, metrics) once evaluated (e.g. to keep the trained weights)
+                       init=None,                  # optional f(model) before training (e.g. inherited weights)
+                       on_trained=None,            # optional f(model, metrics) once evaluated (e.g. keep the weights)
                       ) -> dict:
     "Train `gene`'s model on `data` and return its metrics (perplexity, loss, steps, tokens, seconds, ...)."
     gene = parse_gene(gene)
     seed = training_seed(config, gene, replicate) if seed is None else seed
-    steps = config.train_steps if steps is None else steps
     device = torch.device(config.device)
     data = data.to(device); data.check_seq_len(config.max_seq_len)
     check_memory(config, gene, data.vocab_size, device)              # refuse what cannot fit, before allocating
     t_start = time.perf_counter()
-    gen = torch.Generator(device=device).manual_seed(seed)
     model = seeded_model(gene, config, data.vocab_size, seed).to(device)
     if init is not None: init(model)
-    n_params = count_params(model)
-    fwd = torch.compile(model) if config.compile else model
-    chunked = config.fast and not config.compile and device.type == 'cpu'   # the output layer's loss a chunk of rows at a time (fused_loss)
-    opt = adamw(model.parameters(), config, device)
-    dtype = amp_dtype(config, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    status, loss_val, tokens, t_first, step, curve = 'ok', float('nan'), 0, None, 0, []
-    loss_sum, n_sum = torch.zeros((), device=device), 0           # mean loss since the last read, kept on the device
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc=gene.id, leave=False, unit='step')
-    model.train()
-    for step in range(1, steps + 1):
-        x, y = data.get_batch(config.batch_size, config.max_seq_len, gen)
-        with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
-            if chunked: loss = linear_cross_entropy(final_hidden(model, x).flatten(0, 1), model.head.weight, y.flatten())
-            else: logits = fwd(x)
-        if not chunked: loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-        if (extra := model.extra_loss() if hasattr(model, 'extra_loss') else None) is not None:
-            loss = loss + extra                                       # a training-only term of the last forward (e.g. load balance)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(opt); scaler.update()
-        opt.zero_grad(set_to_none=True)
-        tokens += y.numel()
-        loss_sum += loss.detach(); n_sum += 1
-        if step == 1 or step % config.log_interval == 0 or step == steps:
-            loss_val = loss_sum.item() / n_sum                      # the only host sync
-            loss_sum.zero_(); n_sum = 0
-            curve.append((step, loss_val))
-            if step == 1: t_first, tokens_first = time.perf_counter(), tokens
-            if bar is not None: bar.update(step - bar.n); bar.set_postfix(loss=f"{loss_val:.3f}")
-            if on_log is not None: on_log(step, loss_val)
-            if not math.isfinite(loss_val): status = 'diverged'; break
-            if should_stop is not None and step < steps and should_stop(step, loss_val): status = 'stopped'; break
-    t_train = time.perf_counter()
-    if bar is not None: bar.close()
-    val_loss = float('inf') if status == 'diverged' else evaluate(model, data, config, dtype)
-    if not math.isfinite(val_loss): status = 'diverged'
-    ppl = math.exp(val_loss) if status != 'diverged' and val_loss < 700 else float('inf')
-    timed = tokens - tokens_first if t_first else 0
-    metrics = dict(gene=gene.id, perplexity=ppl, val_loss=val_loss, train_loss=loss_val, steps=step, tokens=tokens, loss_curve=curve,
-                seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
-                tokens_per_sec=timed / (t_train - t_first) if timed and t_train > t_first else float('nan'),
-                params=n_params['total'], non_embedding_params=n_params['non_embedding'],
-                seed=seed, replicate=replicate, status=status, device=str(device),
-                amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
-    if on_trained is not None: on_trained(model, metrics)
-    return metrics
+    job = Job(gene, seed, replicate, model, should_stop, on_log, on_trained, count_params(model))
+    return fit(Single(model, config), [job], config, data, steps=steps, progress=progress, desc=gene.id, t_start=t_start)[0]
+
