@@ -76,7 +76,7 @@ class Evolution:
 # %% ../nbs/09_evolution.ipynb #e0190011
 @patch(as_prop=True)
 def breeding(self: Evolution) -> SearchSpace|LayerSpace:
-    "What samples, crosses over and mutates the genes: the search space, or with `Config.per_layer` that space layer by layer."
+    "What samples, crosses over and mutates genes: the search space (layer by layer with `Config.per_layer`)."
     return LayerSpace(self.space, self.config.n_layers) if self.config.per_layer else self.space
 
 # %% ../nbs/09_evolution.ipynb #eb33bdf1
@@ -119,15 +119,16 @@ def _settings(self: Evolution) -> dict:
 
 @patch
 def _settle_numerics(self: Evolution, fresh: bool):
-    "The run's numerics: decided now for a new search, else those its folder recorded (an older folder records them now)."
+    "The run's numerics: decided now for a new search, else those its folder recorded (an older one records them now)."
     now = numerics(self.config)
     saved = None if fresh else self.run_dir.read_json('config.json').get('numerics')
     if saved is None: self.numerics = now
     elif saved.get('device') == now['device']: self.numerics = saved
     else:
         self.numerics = now
-        warnings.warn(f"{self.run_dir.path}: the search started on {saved.get('device')} with amp={saved.get('amp')} and goes on "
-                      f"on {now['device']} with amp={now['amp']}: later trainings use other numerics", stacklevel=4)
+        warnings.warn(f"{self.run_dir.path}: the search started on {saved.get('device')} with "
+                      f"amp={saved.get('amp')} and goes on on {now['device']} with amp={now['amp']}: "
+                      f"later trainings use other numerics", stacklevel=4)
     if not fresh and saved is None:
         self.run_dir.write_json('config.json', {**self.run_dir.read_json('config.json'), 'numerics': self.numerics})
     self.training_config = dataclasses.replace(self.config, amp=self.numerics['amp'])
@@ -143,15 +144,16 @@ def _save_state(self: Evolution, done: bool = False):
 _RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address', 'together',
                 'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations')
 
-_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')   # recorded when changed on resume
+# recorded in config.json when changed on resume
+_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')
 
 @patch
 def _check_data(self: Evolution, saved: dict):
-    "Refuse data other than the folder's search was started on; adopt (and record) it in a folder from before data identities."
+    "Refuse data other than the search was started on; adopt and record it in a folder from before data identities."
     data_now = getattr(self.data, 'name', 'data')
     if saved.get('data') not in (None, data_now):
-        raise RunStateError(f"{self.run_dir.path} holds a search on data {saved['data']!r}, but the data now is {data_now!r}; "
-                            f"resume it with the data it was started with, or use another run_dir")
+        raise RunStateError(f"{self.run_dir.path} holds a search on data {saved['data']!r}, but the data now is "
+                            f"{data_now!r}; resume it with the data it was started with, or use another run_dir")
     was, now = saved.get('data_identity'), self._data_identity()
     if now is None: return                                       # loaders: nothing to compare
     if was is None:
@@ -171,20 +173,25 @@ def _check_settings(self: Evolution, saved: dict, state: dict|None):
     raw = dict(saved['config'])
     old = Config.from_saved(saved['config'], device=self.config.device)
     for k in _ADDED_SINCE:          # a folder from before a setting existed keeps the behaviour it was started with
-        if k not in saved['config'] and k not in _RESUME_FREE: self.config = dataclasses.replace(self.config, **{k: getattr(old, k)})
+        if k not in saved['config'] and k not in _RESUME_FREE:
+            self.config = dataclasses.replace(self.config, **{k: getattr(old, k)})
     saved = {**saved, 'config': old.to_dict()}
-    space = {**saved['search_space'], **{c: saved['search_space'].get(c) or opts for c, opts in _LEGACY_OPTIONS.items()}}
-    if not self._space_given: self.space = SearchSpace(**{k: tuple(v) if isinstance(v, list) else v for k, v in space.items()})
+    space = {**saved['search_space'],
+             **{c: saved['search_space'].get(c) or opts for c, opts in _LEGACY_OPTIONS.items()}}
+    if not self._space_given:
+        self.space = SearchSpace(**{k: tuple(v) if isinstance(v, list) else v for k, v in space.items()})
     mine = self._settings()
     diff = [k for k in mine['config'] if k not in _RESUME_FREE and saved['config'].get(k) != mine['config'].get(k)]
     done_gens = (state['generation'] + 1 if state.get('done') else state['generation']) if state else 0
     if self.config.n_generations < done_gens: diff.append('n_generations')
     if diff or json.loads(json.dumps(space)) != json.loads(json.dumps(mine['search_space'])):
-        what = ', '.join(f"{k}: saved {saved['config'].get(k)!r} vs now {mine['config'].get(k)!r}" for k in sorted(diff)) or 'the search space'
-        raise RunStateError(f"{self.run_dir.path} holds a search with other settings ({what}); resume it with the same settings "
-                            f"(more generations, finalists and replicates may be added) or use another run_dir")
+        what = ', '.join(f"{k}: saved {saved['config'].get(k)!r} vs now {mine['config'].get(k)!r}"
+                         for k in sorted(diff)) or 'the search space'
+        raise RunStateError(f"{self.run_dir.path} holds a search with other settings ({what}); resume it with the "
+                            f"same settings (more generations, finalists and replicates may be added) or use another run_dir")
     grown = {k: mine['config'][k] for k in _AFTER_SEARCH if raw.get(k, getattr(old, k)) != mine['config'][k]}
-    if grown: self.run_dir.write_json('config.json', {**saved, 'config': {**raw, **grown}})   # the folder now describes this search
+    if grown:                                         # the folder now describes this search
+        self.run_dir.write_json('config.json', {**saved, 'config': {**raw, **grown}})
 
 # %% ../nbs/09_evolution.ipynb #912d3b17
 @patch
@@ -201,8 +208,9 @@ def _load(self: Evolution) -> bool:
         self.records.append(r); self.cache[(r['gene'], r.get('replicate', 0))] = _metrics(r)
     why = 'there is no state.json' if state is None else self._restore(state)
     if why:
-        warnings.warn(f"{run.path}: {why}: the search replays from generation 0, reading each of the {len(self.records)} "
-                      f"finished trainings from history.jsonl (the history is the truth; none is trained again)", stacklevel=3)
+        warnings.warn(f"{run.path}: {why}: the search replays from generation 0, reading each of the "
+                      f"{len(self.records)} finished trainings from history.jsonl (the history is the truth; "
+                      f"none is trained again)", stacklevel=3)
         self.replaying = True
     return True
 
@@ -213,8 +221,10 @@ def _restore(self: Evolution, state: dict) -> str|None:
     if self.run_dir.exists('populations.json'):
         try:
             pops = self.run_dir.read_json('populations.json')
-            gens = [p if isinstance(p, dict) else {'generation': g, 'population': p} for g, p in enumerate(pops)]   # older: a list per generation
-            gens = [p for p in gens if p['generation'] < state['generation'] or (p['generation'] == state['generation'] and state.get('done'))]
+            gens = [p if isinstance(p, dict) else {'generation': g, 'population': p}   # older: a list per generation
+                    for g, p in enumerate(pops)]
+            gens = [p for p in gens if p['generation'] < state['generation']
+                    or (p['generation'] == state['generation'] and state.get('done'))]
         except (RunStateError, TypeError, KeyError) as e:
             return f"populations.json is damaged ({e}); it is rebuilt from history.jsonl"
     self.generations, self.generation = gens, state['generation']
@@ -241,8 +251,9 @@ def _record(self: Evolution, ind: Individual, r: int, m: dict, role: str):
     "Classify, write and cache one finished training."
     m = classify(m, self.data.vocab_size)
     if m.get('inherit_damaged'):
-        warnings.warn(f"{ind.gene.id} (replicate {r}): the weights file of {', '.join(m['inherit_damaged'])} does not "
-                      f"match its checksum (edited or truncated); trained without it (inherit_damaged in its record)", stacklevel=4)
+        warnings.warn(f"{ind.gene.id} (replicate {r}): the weights file of {', '.join(m['inherit_damaged'])} "
+                      f"does not match its checksum (edited or truncated); trained without it "
+                      f"(inherit_damaged in its record)", stacklevel=4)
     rec = dict(role=role, generation=ind.generation, parents=list(ind.parents), operator=ind.operator, **m)
     self.run_dir.append_history(rec)
     self.records.append(rec)
@@ -305,14 +316,17 @@ def _start(self: Evolution):
     c = self.config
     fresh = not self._load()
     self._settle_numerics(fresh)
-    shared = c.workers if c.executor == 'local' and c.workers > 1 else 1                   # worker processes share one device
-    check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device, models=shared)   # before it starts
+    shared = c.workers if c.executor == 'local' and c.workers > 1 else 1   # worker processes share one device
+    check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device,   # before it starts
+                 models=shared)
     if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=3)   # e.g. a large preset after the GPU quota ran out
     if c.inherit_weights and (c.together or c.executor == 'ray'):
-        warnings.warn(f"inherit_weights: the population's trainings run one by one{' (or in worker processes)' if c.workers > 1 else ''}, "
-                      f"not {'together' if c.together else 'on Ray'}: a child starts from weights kept in the run folder", stacklevel=3)
+        where = ' (or in worker processes)' if c.workers > 1 else ''
+        warnings.warn(f"inherit_weights: the population's trainings run one by one{where}, not "
+                      f"{'together' if c.together else 'on Ray'}: a child starts from weights kept in the run folder",
+                      stacklevel=3)
     if fresh: self.run_dir.write_json('config.json', self._settings())
-    self._write_experiment()                          # new, or resumed (it may have grown: more generations, replicates)
+    self._write_experiment()                  # new, or resumed (it may have grown: more generations, replicates)
     if fresh or self.replaying:
         self.population = [Individual(self.breeding.sample(self.rng)) for _ in range(c.population_size)]
         self._save_state()
@@ -347,7 +361,7 @@ def _generations(self: Evolution):
 # %% ../nbs/09_evolution.ipynb #627e6b50
 @patch
 def run(self: Evolution) -> list[Individual]:
-    "Run (or resume, or continue with more generations) the search, then its finalist stage; the final population, best first."
+    "Run (or resume, or continue) the search, then its finalist stage; the final population, best first."
     self.run_dir.check_writable()                     # before anything is trained
     with self.run_dir.lock():                         # one search per folder
         self._start()
@@ -365,7 +379,7 @@ def run(self: Evolution) -> list[Individual]:
 # %% ../nbs/09_evolution.ipynb #b50cb1fb
 @patch
 def lineage(self: Evolution) -> list[dict]:
-    "Every individual of every generation (elites again in each generation they survive), the baseline, finalists and knock-outs."
+    "Every individual of every generation (elites again in each one they survive), baseline, finalists, knock-outs."
     rows = []
     for g in self.generations:
         for p in g['population']:
@@ -390,8 +404,8 @@ def summary(self: Evolution) -> dict:
     hist = self.records                   # the history as written (no re-reading of the file)
     best = rank(self.population)[0] if self.population else None
     base = self.baseline.perplexity if self.baseline and self.baseline.evaluated else None
-    done = (bool(self.population) and self.generation >= self.config.n_generations - 1 and all(i.evaluated for i in self.population)
-            and len(self.generations) >= self.config.n_generations)
+    done = (bool(self.population) and self.generation >= self.config.n_generations - 1
+            and all(i.evaluated for i in self.population) and len(self.generations) >= self.config.n_generations)
     fin = getattr(self, 'final', None)
     gain = best and best.evaluated and math.isfinite(best.perplexity) and base
     return dict(best_gene=best.gene.id if best else None, best_perplexity=best.perplexity if best else None,
@@ -401,7 +415,8 @@ def summary(self: Evolution) -> dict:
                 evaluations=len(hist), unique_genes=len({r['gene'] for r in hist}),
                 total_train_steps=sum(r['steps'] for r in hist), total_tokens=sum(r['tokens'] for r in hist),
                 total_seconds=sum(r['seconds'] for r in hist),
-                diverged=sum(r['status'] == 'diverged' for r in hist), failed=sum(r['status'] == 'failed' for r in hist),
+                diverged=sum(r['status'] == 'diverged' for r in hist),
+                failed=sum(r['status'] == 'failed' for r in hist),
                 generations_done=len(self.generations), finished=done, replicates=self.config.replicates,
                 paired_seeds=self.config.paired_seeds, data=getattr(self.data, 'name', 'data'),
                 finalists=fin['summary'] if fin else None)
