@@ -141,19 +141,25 @@ def test_sparsemax_and_entmax_on_nan_and_inf():
 # -- two searches in one folder --------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_second_process_is_refused_and_a_dead_holder_taken_over(tmp_path):
-    out, longer = tmp_path / 'run', [*SEARCH, '--steps', '300']
-    first = subprocess.Popen([*CLI, 'evolve', *longer, '--out', str(out)], stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while not (out / 'state.json').exists():                            # the first search has started
-        assert time.time() - t0 < 300 and first.poll() is None; time.sleep(0.05)
+    out, longer = tmp_path / 'run', [*SEARCH, '--steps', '5000']   # minutes: still running when the second one starts
+    start = lambda: subprocess.Popen([*CLI, 'evolve', *longer, '--out', str(out), *(['--resume'] if (out / 'state.json').exists() else [])],
+                                     stderr=subprocess.PIPE, text=True)
+    def holds(p):
+        "Wait until process `p` holds the folder's lock (lock.json names it)."
+        t0 = time.time()
+        while True:
+            try:
+                if json.loads((out / 'lock.json').read_text())['pid'] == p.pid and (out / 'state.json').exists(): return
+            except (OSError, ValueError): pass
+            assert time.time() - t0 < 300 and p.poll() is None; time.sleep(0.05)
+    first = start(); holds(first)
     second = cli('evolve', *longer, '--out', out, '--resume')           # a second tab
-    assert second.returncode == 2 and 'Traceback' not in second.stderr
+    assert first.poll() is None and second.returncode == 2 and 'Traceback' not in second.stderr
     assert f'is in use by process {first.pid} on' in second.stderr and 'One search per folder' in second.stderr
     first.send_signal(signal.SIGKILL); first.wait()
-    n = len(records(out)) if (out / 'history.jsonl').exists() else 0
-    third = cli('evolve', *longer, '--out', out, '--resume')            # the lock of a killed process is taken over
-    assert third.returncode == 0, third.stderr
-    assert len(records(out)) == 5 >= n
+    third = start(); holds(third)                                       # the lock of a killed process is taken over
+    third.send_signal(signal.SIGKILL); third.wait()
+    if (out / 'history.jsonl').exists(): records(out)                   # whatever finished: whole lines, none twice
 
 def fresh_cli(tmp_path) -> Path:
     out = tmp_path / 'run'
@@ -254,22 +260,22 @@ def test_disk_full_after_a_training_keeps_the_records(tmp_path, capsys, monkeypa
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_ctrl_c_says_how_to_resume(tmp_path, reference):
-    out = tmp_path / 'run'
-    p = subprocess.Popen([*CLI, 'evolve', *SEARCH, '--out', str(out)], stderr=subprocess.PIPE, text=True)
+def test_ctrl_c_says_how_to_resume(tmp_path):
+    out, longer = tmp_path / 'run', [*SEARCH, '--steps', '300']      # the interrupt lands mid-search
+    p = subprocess.Popen([*CLI, 'evolve', *longer, '--out', str(out)], stderr=subprocess.PIPE, text=True)
     t0 = time.time()
     while not (out / 'history.jsonl').exists() or not (out / 'history.jsonl').read_text():
-        assert time.time() - t0 < 120 and p.poll() is None; time.sleep(0.01)
+        assert time.time() - t0 < 300 and p.poll() is None; time.sleep(0.01)
     p.send_signal(signal.SIGINT)
-    err = p.communicate(timeout=60)[1]
-    if p.returncode == 0: pytest.skip('the search finished before the interrupt arrived')
-    assert p.returncode == 130 and 'Traceback' not in err
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130 and 'Traceback' not in err, err
     line = [l for l in err.splitlines() if 'interrupted' in l]
-    assert len(line) == 1 and 'Resume with: evo-attention evolve' in line[0] and '--resume' in line[0]
+    assert len(line) == 1 and 'Resume with: evo-attention evolve' in line[0] and line[0].endswith('--resume')
+    n = len(records(out))
     again = line[0].split('Resume with: evo-attention ')[1].split()
-    r = subprocess.run([*CLI, *again], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*CLI, *again], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
-    same(records(out), records(reference))
+    assert len(records(out)) == 5 >= n                                  # the rest trained, nothing twice
 
 # -- settings refused after the folder was made ----------------------------------------------------------------------
 def test_settings_refused_leave_nothing_that_blocks(tmp_path, capsys):
