@@ -72,9 +72,12 @@ def load_run(path) -> RunResults:
         raise FileNotFoundError(f"{run.path} is not a run folder (it {why}); "
                                 f"a run folder is what `evo-attention evolve --out DIR` "
                                 f"or `Evolution(..., run_dir=DIR)` writes")
-    hist = pd.DataFrame(run.read_history())
+    hist = pd.DataFrame(run.read_history(skip=True))         # a line that is not a record: left out, with a warning
     if len(hist):
         hist['role'] = hist['role'].fillna('population') if 'role' in hist else 'population'
+        for col, missing in (('perplexity', math.inf), ('status', 'unknown'), ('steps', 0)):
+            if col not in hist:
+                hist[col] = missing
         if 'replicate' not in hist:
             hist['replicate'] = 0
         # null = diverged or failed

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #8e916b3c
 from __future__ import annotations
-import argparse, dataclasses, json, math, sys, time, warnings
+import argparse, dataclasses, json, math, re, shlex, sys, time, warnings
 from dataclasses import fields
 from pathlib import Path
 from .config import Config, PRESETS
@@ -147,37 +147,65 @@ def _report(m: dict, as_json: bool):
         print(f"{m['gene']}: validation perplexity {m['perplexity']:.2f} ({m['status']}), {m['steps']} steps, "
               f"{m['tokens_per_sec']:.0f} tokens/s, {m['params']:,} parameters ({m['non_embedding_params']:,} non-embedding)")
 
-def main(argv=None) -> int:
-    "Entry point of the `evo-attention` command."
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == 'report': return report_command(args.run, args.html, args.markdown, args.top)
-        if args.command == 'options': print(options_text()); return 0
-        if args.command == 'validate': return validate_command(args.file)
-        with warnings.catch_warnings(record=True) as said:    # e.g. the elites scaled with --population: one plain line each
-            warnings.simplefilter('always')
-            if args.command == 'evolve': exp = experiment_from_args(args)
-            else: cfg, data = config_from_args(args); source = _source(args, DataSource.of(data))
-        for w in said: print(f"evo-attention: note: {w.message}", file=sys.stderr)
-        if args.command == 'evolve': return evolve_command(args, exp)
-        gene = VANILLA if args.command == 'baseline' else parse_gene(args.gene)
-        m = train_and_evaluate(gene, cfg, source.load(cfg), progress=not (args.no_progress or args.json))
-        _report(m, args.json)
-        return 0 if m['status'] != 'diverged' else 3
-    except ExperimentError as e:                              # an experiment file: every problem, one per line
-        for line in e.problems: print(line, file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError, ConnectionError, RunStateError) as e:
-        print(f"evo-attention: error: {e}", file=sys.stderr)
-        return 2
+# %% ../nbs/12_cli.ipynb #b02c032a
+def _flag_hint(msg: str) -> str:
+    "`msg` with the command-line flag of each setting it names (elite_size is --elites)."
+    flags = {field: flag for flag, field in _OVERRIDES.items() if field != flag}
+    named = [f"{f} is --{flags[f].replace('_', '-')}" for f in flags if re.search(rf'\b{f}\b', msg)]
+    return msg + (f" (on the command line: {', '.join(named)})" if named else '')
 
+def _resume_hint(args, argv: list[str]) -> str:
+    "After Ctrl-C: the exact command that resumes the search (or that nothing was saved yet)."
+    out = getattr(args, 'out_dir', None)
+    if args.command != 'evolve' or out is None or not _holds_search(out): return 'nothing was saved; run the command again'
+    again = [*argv, *([] if args.resume else ['--resume']), *([] if args.out else ['--out', str(out)])]
+    return f"finished trainings are kept in {out}. Resume with: evo-attention {shlex.join(again)}"
+
+def main(argv=None) -> int:
+    "Entry point of the `evo-attention` command: one line and exit 2 for a problem, 130 after Ctrl-C; never a traceback."
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    args = _parser().parse_args(argv)
+    say = lambda msg: print(f"evo-attention: {msg}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *a, **k: say(f"warning: {message}")
+        try: return _command(args)
+        except ExperimentError as e:                          # an experiment file: every problem, one per line
+            for line in e.problems: print(line, file=sys.stderr)
+        except (ValueError, ConnectionError, RunStateError) as e: say(f"error: {_flag_hint(str(e))}")
+        except OSError as e:                                  # a full disk, a read-only folder, a missing file
+            name = str(e.filename or '')
+            say(f"error: {name if len(name) <= 200 else name[:197] + '...'}{': ' if name else ''}{e.strerror or e}")
+        except KeyboardInterrupt:
+            say(f"interrupted; {_resume_hint(args, argv)}")
+            return 130
+    return 2
+
+def _command(args) -> int:
+    "Run the parsed command."
+    if args.command == 'report': return report_command(args.run, args.html, args.markdown, args.top)
+    if args.command == 'options': print(options_text()); return 0
+    if args.command == 'validate': return validate_command(args.file)
+    with warnings.catch_warnings(record=True) as said:    # e.g. the elites scaled with --population: one plain line each
+        warnings.simplefilter('always')
+        if args.command == 'evolve': exp = experiment_from_args(args)
+        else: cfg, data = config_from_args(args); source = _source(args, DataSource.of(data))
+    for w in said: print(f"evo-attention: note: {_flag_hint(str(w.message))}", file=sys.stderr)
+    if args.command == 'evolve': return evolve_command(args, exp)
+    gene = VANILLA if args.command == 'baseline' else parse_gene(args.gene)
+    m = train_and_evaluate(gene, cfg, source.load(cfg), progress=not (args.no_progress or args.json))
+    _report(m, args.json)
+    return 0 if m['status'] != 'diverged' else 3
+
+# %% ../nbs/12_cli.ipynb #0bc5cb76
 def evolve_command(args, exp: Experiment) -> int:
     "`evo-attention evolve`: run (or resume) the search `exp` in the run folder; the folder's experiment.yaml runs it again."
     cfg = exp.config
     out = Path(args.out or f"runs/{Path(args.spec).stem if args.spec else exp.preset}-seed{cfg.seed}")
-    if (out / 'state.json').exists() and not args.resume:
+    _check_out(out)
+    args.out_dir = out                                   # for the resume command after Ctrl-C
+    if _holds_search(out) and not args.resume:
         raise RunStateError(f"{out} already holds a search: add --resume to continue it, or choose another --out")
-    if args.resume and not (out / 'state.json').exists():
+    if args.resume and not _holds_search(out):
         raise RunStateError(f"--resume: {out} holds no search to resume")
     # Resumed without a file or component flags: the folder's saved space.
     given = args.spec or any(getattr(args, c, None) for c in COMPONENTS)
@@ -190,6 +218,19 @@ def evolve_command(args, exp: Experiment) -> int:
     print(f"best {s['best_gene']}: perplexity {s['best_perplexity']:.2f}{base}; {s['evaluations']} trainings, "
           f"{s['total_train_steps']} steps, {time.time() - t0:.0f} s. Run folder: {out}")
     return 0
+
+def _holds_search(out: Path) -> bool:
+    "Whether folder `out` holds a search (its state, or finished trainings to replay)."
+    h = out / 'history.jsonl'
+    return (out / 'state.json').exists() or (h.exists() and h.stat().st_size > 0)
+
+def _check_out(out: Path):
+    "A clear error for an --out that cannot be a run folder: a file, a path too long for the filesystem."
+    shown = str(out) if len(str(out)) <= 80 else str(out)[:60] + '...'
+    if any(len(p.encode()) > 255 for p in out.parts) or len(str(out.absolute()).encode()) > 4000:
+        raise ValueError(f"--out {shown}: the path is too long ({len(str(out)):,} characters; the filesystem allows "
+                         f"255 bytes per name and about 4,000 in all): choose a shorter one")
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {shown} is a file, not a folder: choose a folder")
 
 # %% ../nbs/12_cli.ipynb #a09ab881
 def validate_command(path) -> int:

@@ -7,57 +7,24 @@ from __future__ import annotations
 import contextlib, dataclasses, datetime, functools, json, math, os, random, statistics, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from fastcore.basics import patch
 from . import __version__
 from .config import Config, _ADDED_SINCE, preset_config
 from .gene import AttentionGene, SearchSpace, ORIGINAL_OPTIONS
 from .layers import LayerSpace, parse_gene
 from .data import LMData, LoaderData
 from .train import numerics, train_and_evaluate
-from .runs import RunFolder, RunStateError
+from .runs import RunFolder, RunStateError, classify, data_identity, data_difference
 from .memory import check_memory, _gene_list
 from .executors import run_jobs, is_out_of_memory, failed_result
 from .inheritance import training_hooks, takes_hooks
+from .individuals import Individual, VANILLA, rank
+from .finalists import run_finalists
 
 # %% auto #0
-__all__ = ['VANILLA', 'Individual', 'rank', 'Evolution', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
+__all__ = ['Evolution', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
 
-# %% ../nbs/09_evolution.ipynb #51af8af4
-VANILLA = AttentionGene()   # dot|softmax|none|fixed|bias=true|dropout=0.1: the standard transformer's attention
-
-@dataclass
-class Individual:
-    "A gene in the population, with where it came from and (once evaluated) its perplexity."
-    gene: AttentionGene
-    generation: int = 0                  # generation it was created in
-    parents: tuple = ()                  # parent gene ids
-    operator: str = 'random'             # random | crossover | copy, '+mutation' when mutated
-    perplexity: float|None = None        # mean validation perplexity over replicates (inf: diverged)
-    results: list = field(default_factory=list)  # per-replicate metrics
-
-    @property
-    def fitness(self) -> float: return -math.inf if self.perplexity is None else -self.perplexity
-    @property
-    def evaluated(self) -> bool: return self.perplexity is not None
-    @property
-    def perplexity_std(self) -> float|None:
-        p = [r['perplexity'] for r in self.results]
-        return statistics.stdev(p) if len(p) > 1 and all(map(math.isfinite, p)) else None
-    @property
-    def status(self) -> str:
-        s = {r['status'] for r in self.results}
-        for bad in ('failed', 'diverged', 'stopped'):
-            if bad in s: return bad
-        return 'ok' if s else 'pending'
-    def plan(self) -> dict: return dict(gene=self.gene.id, generation=self.generation, parents=list(self.parents), operator=self.operator)
-    def __repr__(self):
-        ppl = 'pending' if self.perplexity is None else f"{self.perplexity:.2f}"
-        return f"Individual({self.gene.id}, perplexity={ppl}, generation={self.generation}, {self.operator})"
-
-def rank(population: list[Individual]) -> list[Individual]:
-    "Best first (lowest perplexity; unevaluated and diverged last); ties keep their order."
-    return sorted(population, key=lambda i: math.inf if i.perplexity is None else i.perplexity)
-
-# %% ../nbs/09_evolution.ipynb #bd29a5b2
+# %% ../nbs/09_evolution.ipynb #e1ef3fd8
 def _as_data(train_loader, eval_loader, data, config):
     "The `LMData` (fast path) or `LoaderData` behind the original API's loaders."
     if data is not None: return data
@@ -67,278 +34,396 @@ def _as_data(train_loader, eval_loader, data, config):
     if eval_loader is None: raise ValueError("pass eval_loader together with train_loader")
     return LoaderData(train_loader, eval_loader, config.vocab_size)
 
-# Settings that may differ when a search is resumed: where and how fast it runs, and what happens after the
-# last generation. `n_generations` may grow (a finished search continues), never shrink below what is done.
-_RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address', 'together',
-                'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations')
-
-_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')   # recorded when changed on resume
-
-# The options a search space left open (None) meant before the space was saved as explicit lists.
-_LEGACY_OPTIONS = ORIGINAL_OPTIONS
-
 class Evolution:
     "The genetic search over attention genes; `run()` starts it or resumes it from `run_dir`."
     def __init__(self, config: Config, train_loader=None, eval_loader=None, *,
                  data=None,                   # an LMData (preferred) instead of the loaders
-                 search_space: SearchSpace|type|None = None,   # or an AttentionGene subclass; None: every searchable option (on resume: the saved space)
+                 search_space: SearchSpace|type|None = None,   # or an AttentionGene subclass; None: every
+                                              # searchable option (on resume: the saved space)
                  run_dir=None,                # default: runs/<date-time>; an existing one is resumed
                  resume: bool = True,         # False: refuse a run_dir that already holds a search
                  progress: bool = True,       # tqdm bars
-                 callback=None,               # f(event, evolution, **info): 'training', 'step', 'evaluated', 'generation', 'done'
+                 callback=None,               # f(event, evolution, **info): 'training', 'step', 'evaluated',
+                                              # 'generation', 'done'
                  evaluate=train_and_evaluate, # f(gene, config, data, replicate=..., progress=...) -> metrics
-                 data_source=None,            # where the data comes from, for experiment.yaml (a name, path or DataSource; default: the data's name)
+                 data_source=None,            # where the data comes from, for experiment.yaml (a name, path or
+                                              # DataSource; default: the data's name)
                  preset: str|None = None,     # the preset experiment.yaml names (default: the nearest one)
                 ):
         self.config = config
         self.data = _as_data(train_loader, eval_loader, data, config)
-        if isinstance(search_space, type) and issubclass(search_space, AttentionGene): search_space = search_space.search_space()
+        if isinstance(search_space, type) and issubclass(search_space, AttentionGene):
+            search_space = search_space.search_space()
         self._space_given = search_space is not None
         self.space = search_space or SearchSpace()
         self.run_dir = RunFolder(run_dir or Path('runs') / datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
         self.resume, self.progress, self.callback, self.evaluate = resume, progress, callback, evaluate
         self.data_source, self.preset = data_source, preset
         if config.inherit_weights and not takes_hooks(evaluate):
-            raise ValueError(f"inherit_weights=True needs an evaluate function that takes init= and on_trained= (as train_and_evaluate "
-                             f"does); {getattr(evaluate, '__name__', evaluate)!r} does not")
+            raise ValueError(f"inherit_weights=True needs an evaluate function that takes init= and on_trained= "
+                             f"(as train_and_evaluate does); {getattr(evaluate, '__name__', evaluate)!r} does not")
         self.rng = random.Random(config.seed)
         self.population: list[Individual] = []
         self.generation = 0
         self.baseline: Individual|None = None
         self.cache: dict = {}                 # (gene id, replicate) -> metrics
         self.records: list[dict] = []         # the history, in order
-        self.generations: list[dict] = []     # {'generation': g, 'population': ranked rows} of each finished generation
+        self.generations: list[dict] = []     # {'generation': g, 'population': ranked rows} of each finished one
+        self.replaying = False                # resumed without a usable plan: replayed from generation 0
         self.numerics: dict|None = None       # the run's numerics (train.numerics), decided once when it starts
         self.training_config = config         # what every training gets: `config` with the run's numerics
 
-    # -- persistence ---------------------------------------------------------------------------
-    def _space_dict(self) -> dict:
-        "The search space with every option list spelled out (so options registered later do not change it)."
-        sp = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.space).items()}
-        for comp in _LEGACY_OPTIONS: sp[comp] = self.space.options(comp)
-        return sp
+# %% ../nbs/09_evolution.ipynb #e0190011
+@patch(as_prop=True)
+def breeding(self: Evolution) -> SearchSpace|LayerSpace:
+    "What samples, crosses over and mutates genes: the search space (layer by layer with `Config.per_layer`)."
+    return LayerSpace(self.space, self.config.n_layers) if self.config.per_layer else self.space
 
-    def _write_experiment(self):
-        "The run folder's experiment.yaml: the file that runs this search again (`evo-attention evolve --spec`); data held only in memory is said there."
-        from evo_attention.experiment import write_experiment
-        data = self.data if self.data_source is None else self.data_source
-        try: write_experiment(self.run_dir.path / 'experiment.yaml', self.config, self.space, data, self.preset)
-        except (OSError, ValueError) as e: warnings.warn(f"{self.run_dir.path}: experiment.yaml not written ({e}); the search goes on", stacklevel=3)
+# %% ../nbs/09_evolution.ipynb #eb33bdf1
+# The options a search space left open (None) meant before the space was saved as explicit lists.
+_LEGACY_OPTIONS = ORIGINAL_OPTIONS
 
-    def _settings(self) -> dict:
-        return dict(config=self.config.to_dict(), search_space=self._space_dict(), data=getattr(self.data, 'name', 'data'),
-                    version=__version__, numerics=self.numerics)
+@patch
+def _space_dict(self: Evolution) -> dict:
+    "The search space with every option list spelled out (so options registered later do not change it)."
+    sp = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.space).items()}
+    for comp in _LEGACY_OPTIONS: sp[comp] = self.space.options(comp)
+    return sp
 
-    def _settle_numerics(self, fresh: bool):
-        "The run's numerics: decided now for a new search, else those its folder recorded (an older folder records them now)."
-        now = numerics(self.config)
-        saved = None if fresh else self.run_dir.read_json('config.json').get('numerics')
-        if saved is None: self.numerics = now
-        elif saved.get('device') == now['device']: self.numerics = saved
-        else:
-            self.numerics = now
-            warnings.warn(f"{self.run_dir.path}: the search started on {saved.get('device')} with amp={saved.get('amp')} and goes on "
-                          f"on {now['device']} with amp={now['amp']}: later trainings use other numerics", stacklevel=3)
-        if not fresh and saved is None:
-            self.run_dir.write_json('config.json', {**self.run_dir.read_json('config.json'), 'numerics': self.numerics})
-        self.training_config = dataclasses.replace(self.config, amp=self.numerics['amp'], threads=self.numerics.get('threads'))
+@patch
+def _write_experiment(self: Evolution):
+    "The run folder's experiment.yaml: the file that runs this search again (`evo-attention evolve --spec`)."
+    from evo_attention.experiment import write_experiment
+    data = self.data if self.data_source is None else self.data_source
+    try: write_experiment(self.run_dir.path / 'experiment.yaml', self.config, self.space, data, self.preset)
+    except (OSError, ValueError) as e:
+        warnings.warn(f"{self.run_dir.path}: experiment.yaml not written ({e}); the search goes on", stacklevel=3)
 
-    def _save_state(self, done: bool = False):
-        self.run_dir.save_state(dict(generation=self.generation, done=done, rng=_rng_to_json(self.rng.getstate()),
-                                     population=[i.plan() for i in self.population]))
+def _source_text(source, data) -> str:
+    "Where the data comes from, in words: its files where there are files, else its name."
+    if source is None: return repr(getattr(data, 'name', 'data'))
+    parts = [str(v) for k in ('train_file', 'valid_file', 'path', 'source') if (v := getattr(source, k, None))]
+    return ' + '.join(parts) if parts else str(source)
 
-    def _load(self) -> bool:
-        "Restore a saved search; False when the folder holds none."
-        state = self.run_dir.load_state()
-        if state is None: return False
-        if not self.resume: raise RunStateError(f"{self.run_dir.path} already holds a search; pass resume=True or another run_dir")
-        saved = self.run_dir.read_json('config.json')
-        raw = dict(saved['config'])
-        old = Config.from_saved(saved['config'], device=self.config.device)
-        for k in _ADDED_SINCE:          # a folder from before a setting existed keeps the behaviour it was started with
-            if k not in saved['config'] and k not in _RESUME_FREE: self.config = dataclasses.replace(self.config, **{k: getattr(old, k)})
-        saved['config'] = old.to_dict()
-        space = {**saved['search_space'], **{c: saved['search_space'].get(c) or opts for c, opts in _LEGACY_OPTIONS.items()}}
-        if not self._space_given: self.space = SearchSpace(**{k: tuple(v) if isinstance(v, list) else v for k, v in space.items()})
-        mine = self._settings()
-        data_now = mine['data']
-        if saved.get('data') not in (None, data_now):
-            raise RunStateError(f"{self.run_dir.path} holds a search on data {saved['data']!r}, but the data now is {data_now!r}; "
-                                f"resume it with the data it was started with, or use another run_dir")
-        diff = [k for k in mine['config'] if k not in _RESUME_FREE and saved['config'].get(k) != mine['config'].get(k)]
-        done_gens = state['generation'] + 1 if state.get('done') else state['generation']
-        if self.config.n_generations < done_gens: diff.append('n_generations')
-        if diff or json.loads(json.dumps(space)) != json.loads(json.dumps(mine['search_space'])):
-            what = ', '.join(f"{k}: saved {saved['config'].get(k)!r} vs now {mine['config'].get(k)!r}" for k in sorted(diff)) or 'the search space'
-            raise RunStateError(f"{self.run_dir.path} holds a search with other settings ({what}); resume it with the same settings "
-                                f"(more generations, finalists and replicates may be added) or use another run_dir")
-        grown = {k: mine['config'][k] for k in _AFTER_SEARCH if raw.get(k, getattr(old, k)) != mine['config'][k]}
-        if grown: self.run_dir.write_json('config.json', {**saved, 'config': {**raw, **grown}})   # the folder now describes this search
-        for r in self.run_dir.read_history(repair=True):
-            self.records.append(r); self.cache[(r['gene'], r.get('replicate', 0))] = _metrics(r)
-        self.generation = state['generation']
-        self.rng.setstate(_rng_from_json(state['rng']))
-        self.population = [Individual(parse_gene(p['gene']), p['generation'], tuple(p['parents']), p['operator'])
-                           for p in state['population']]
-        if self.run_dir.exists('populations.json'):
+@patch
+def _data_identity(self: Evolution) -> dict|None:
+    "The data's fingerprint (`runs.data_identity`) with where it comes from; None for loaders."
+    ident = data_identity(self.data)
+    return ident and dict(ident, source=_source_text(self.data_source, self.data))
+
+@patch
+def _settings(self: Evolution) -> dict:
+    ident = self._data_identity()
+    return dict(config=self.config.to_dict(), search_space=self._space_dict(), data=getattr(self.data, 'name', 'data'),
+                **({'data_identity': ident} if ident else {}), version=__version__, numerics=self.numerics)
+
+@patch
+def _settle_numerics(self: Evolution, fresh: bool):
+    "The run's numerics: decided now for a new search, else those its folder recorded (an older one records them now)."
+    now = numerics(self.config)
+    saved = None if fresh else self.run_dir.read_json('config.json').get('numerics')
+    if saved is None: self.numerics = now
+    elif saved.get('device') == now['device']: self.numerics = saved
+    else:
+        self.numerics = now
+        warnings.warn(f"{self.run_dir.path}: the search started on {saved.get('device')} with "
+                      f"amp={saved.get('amp')} and goes on on {now['device']} with amp={now['amp']}: "
+                      f"later trainings use other numerics", stacklevel=4)
+    if not fresh and saved is None:
+        self.run_dir.write_json('config.json', {**self.run_dir.read_json('config.json'), 'numerics': self.numerics})
+    self.training_config = dataclasses.replace(self.config,
+                                               amp=self.numerics['amp'],
+                                               threads=self.numerics.get('threads'))
+
+@patch
+def _save_state(self: Evolution, done: bool = False):
+    self.run_dir.save_state(dict(generation=self.generation, done=done, rng=_rng_to_json(self.rng.getstate()),
+                                 population=[i.plan() for i in self.population]))
+
+# %% ../nbs/09_evolution.ipynb #ef5f5a7e
+# Settings that may differ when a search is resumed: where and how fast it runs, and what happens after the
+# last generation. `n_generations` may grow (a finished search continues), never shrink below what is done.
+_RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address', 'together',
+                'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations')
+
+# recorded in config.json when changed on resume
+_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')
+
+@patch
+def _check_data(self: Evolution, saved: dict):
+    "Refuse data other than the search was started on; adopt and record it in a folder from before data identities."
+    data_now = getattr(self.data, 'name', 'data')
+    if saved.get('data') not in (None, data_now):
+        raise RunStateError(f"{self.run_dir.path} holds a search on data {saved['data']!r}, but the data now is "
+                            f"{data_now!r}; resume it with the data it was started with, or use another run_dir")
+    was, now = saved.get('data_identity'), self._data_identity()
+    if now is None: return                                       # loaders: nothing to compare
+    if was is None:
+        warnings.warn(f"{self.run_dir.path} has no data identity (started by an older version): adopted with the data "
+                      f"now, {now['source']}, whose identity it records from now on", stacklevel=4)
+        saved['data_identity'] = now
+        self.run_dir.write_json('config.json', saved)
+    elif (diff := data_difference(was, now)):
+        raise RunStateError(f"{self.run_dir.path} holds a search on other data: it was started on {was.get('source')} "
+                            f"(sha256 {was['sha256'][:12]}), and the data now, {now['source']} (sha256 "
+                            f"{now['sha256'][:12]}), differs: {diff}. Resume it with the data it was started with "
+                            f"(the same text), or use another run_dir")
+
+@patch
+def _check_settings(self: Evolution, saved: dict, state: dict|None):
+    "Adopt the saved settings a folder from before a setting existed ran with; refuse settings that differ."
+    raw = dict(saved['config'])
+    old = Config.from_saved(saved['config'], device=self.config.device)
+    for k in _ADDED_SINCE:          # a folder from before a setting existed keeps the behaviour it was started with
+        if k not in saved['config'] and k not in _RESUME_FREE:
+            self.config = dataclasses.replace(self.config, **{k: getattr(old, k)})
+    saved = {**saved, 'config': old.to_dict()}
+    space = {**saved['search_space'],
+             **{c: saved['search_space'].get(c) or opts for c, opts in _LEGACY_OPTIONS.items()}}
+    if not self._space_given:
+        self.space = SearchSpace(**{k: tuple(v) if isinstance(v, list) else v for k, v in space.items()})
+    mine = self._settings()
+    diff = [k for k in mine['config'] if k not in _RESUME_FREE and saved['config'].get(k) != mine['config'].get(k)]
+    done_gens = (state['generation'] + 1 if state.get('done') else state['generation']) if state else 0
+    if self.config.n_generations < done_gens: diff.append('n_generations')
+    if diff or json.loads(json.dumps(space)) != json.loads(json.dumps(mine['search_space'])):
+        what = ', '.join(f"{k}: saved {saved['config'].get(k)!r} vs now {mine['config'].get(k)!r}"
+                         for k in sorted(diff)) or 'the search space'
+        raise RunStateError(f"{self.run_dir.path} holds a search with other settings ({what}); resume it with the "
+                            f"same settings (more generations, finalists and replicates may be added) or use another run_dir")
+    grown = {k: mine['config'][k] for k in _AFTER_SEARCH if raw.get(k, getattr(old, k)) != mine['config'][k]}
+    if grown:                                         # the folder now describes this search
+        self.run_dir.write_json('config.json', {**saved, 'config': {**raw, **grown}})
+
+# %% ../nbs/09_evolution.ipynb #912d3b17
+@patch
+def _load(self: Evolution) -> bool:
+    "Restore a saved search (or set up its replay from the history); False when the folder holds none."
+    state, run = self.run_dir.load_state(), self.run_dir
+    history = run.exists('history.jsonl') and run.file('history.jsonl').stat().st_size > 0
+    if state is None and not (history and run.exists('config.json')): return False
+    if not self.resume: raise RunStateError(f"{run.path} already holds a search; pass resume=True or another run_dir")
+    saved = run.read_json('config.json')
+    self._check_data(saved)
+    self._check_settings(saved, state)
+    for r in run.read_history(repair=True):
+        self.records.append(r); self.cache[(r['gene'], r.get('replicate', 0))] = _metrics(r)
+    why = 'there is no state.json' if state is None else self._restore(state)
+    if why:
+        warnings.warn(f"{run.path}: {why}: the search replays from generation 0, reading each of the "
+                      f"{len(self.records)} finished trainings from history.jsonl (the history is the truth; "
+                      f"none is trained again)", stacklevel=3)
+        self.replaying = True
+    return True
+
+@patch
+def _restore(self: Evolution, state: dict) -> str|None:
+    "Take up the plan `state` and the finished generations; why not, when populations.json is damaged."
+    gens = []
+    if self.run_dir.exists('populations.json'):
+        try:
             pops = self.run_dir.read_json('populations.json')
-            self.generations = [p if isinstance(p, dict) else {'generation': g, 'population': p} for g, p in enumerate(pops)]  # older: a list per generation
-            self.generations = [p for p in self.generations if p['generation'] < self.generation or
-                                (p['generation'] == self.generation and state.get('done'))]
-        return True
+            gens = [p if isinstance(p, dict) else {'generation': g, 'population': p}   # older: a list per generation
+                    for g, p in enumerate(pops)]
+            gens = [p for p in gens if p['generation'] < state['generation']
+                    or (p['generation'] == state['generation'] and state.get('done'))]
+        except (RunStateError, TypeError, KeyError) as e:
+            return f"populations.json is damaged ({e}); it is rebuilt from history.jsonl"
+    self.generations, self.generation = gens, state['generation']
+    self.rng.setstate(_rng_from_json(state['rng']))
+    self.population = [Individual(parse_gene(p['gene']), p['generation'], tuple(p['parents']), p['operator'])
+                       for p in state['population']]
 
-    # -- evaluation ----------------------------------------------------------------------------
-    def _hurdle(self) -> Hurdle|None:
-        "The hurdle for this generation's trainings, from those of earlier generations and the baseline."
-        c = self.config
-        if c.hurdle == 'none' or c.hurdle_step >= c.train_steps: return None
-        ref = [loss_at(r.get('loss_curve'), c.hurdle_step) for r in self.records
-               if r.get('role') == 'baseline' or (r.get('role', 'population') == 'population' and r['generation'] < self.generation)]
-        ref = sorted(x for x in ref if x is not None and math.isfinite(x))
-        if len(ref) < c.hurdle_min_history: return None
-        thr = c.hurdle_ratio * ref[0] if c.hurdle == 'loss_ratio' else _quantile(ref, c.hurdle_quantile)
-        return Hurdle(c.hurdle_step, thr, c.log_interval)
+# %% ../nbs/09_evolution.ipynb #b5e5dff7
+@patch
+def _hurdle(self: Evolution) -> Hurdle|None:
+    "The hurdle for this generation's trainings, from those of earlier generations and the baseline."
+    c = self.config
+    if c.hurdle == 'none' or c.hurdle_step >= c.train_steps: return None
+    ref = [loss_at(r.get('loss_curve'), c.hurdle_step) for r in self.records
+           if r.get('role') == 'baseline' or (r.get('role', 'population') == 'population' and r['generation'] < self.generation)]
+    ref = sorted(x for x in ref if x is not None and math.isfinite(x))
+    if len(ref) < c.hurdle_min_history: return None
+    thr = c.hurdle_ratio * ref[0] if c.hurdle == 'loss_ratio' else _quantile(ref, c.hurdle_quantile)
+    return Hurdle(c.hurdle_step, thr, c.log_interval)
 
-    def _record(self, ind: Individual, r: int, m: dict, role: str):
-        rec = dict(role=role, generation=ind.generation, parents=list(ind.parents), operator=ind.operator, **m)
-        self.run_dir.append_history(rec)
-        self.records.append(rec)
-        self.cache[(ind.gene.id, r)] = _metrics(rec)
-        if self.callback: self.callback('evaluated', self, individual=ind, metrics=m)
+# %% ../nbs/09_evolution.ipynb #b81553f8
+@patch
+def _record(self: Evolution, ind: Individual, r: int, m: dict, role: str):
+    "Classify, write and cache one finished training."
+    m = classify(m, self.data.vocab_size)
+    if m.get('inherit_damaged'):
+        warnings.warn(f"{ind.gene.id} (replicate {r}): the weights file of {', '.join(m['inherit_damaged'])} "
+                      f"does not match its checksum (edited or truncated); trained without it "
+                      f"(inherit_damaged in its record)", stacklevel=4)
+    rec = dict(role=role, generation=ind.generation, parents=list(ind.parents), operator=ind.operator, **m)
+    self.run_dir.append_history(rec)
+    self.records.append(rec)
+    self.cache[(ind.gene.id, r)] = _metrics(rec)
+    if self.callback: self.callback('evaluated', self, individual=ind, metrics=m)
 
-    def _fill(self, ind: Individual, replicates=None):
-        ind.results = [self.cache[(ind.gene.id, r)] for r in (replicates or range(self.config.replicates))]
-        ppl = [m['perplexity'] for m in ind.results]
-        ind.perplexity = statistics.fmean(ppl) if all(map(math.isfinite, ppl)) else math.inf
+@patch
+def _fill(self: Evolution, ind: Individual, replicates=None):
+    ind.results = [self.cache[(ind.gene.id, r)] for r in (replicates or range(self.config.replicates))]
+    ppl = [m['perplexity'] for m in ind.results]
+    ind.perplexity = statistics.fmean(ppl) if all(map(math.isfinite, ppl)) else math.inf
 
-    def _evaluate(self, inds: list[Individual], role: str = 'population', replicates=None):
-        "Train what `inds` still lack (never a gene already trained) for `replicates` (default: range(config.replicates))."
-        replicates = list(replicates if replicates is not None else range(self.config.replicates))
-        jobs, seen = [], set()
-        for ind in inds:
-            for r in replicates:
-                key = (ind.gene.id, r)
-                if key not in self.cache and key not in seen: jobs.append((ind, r)); seen.add(key)
-        hurdle = self._hurdle() if role == 'population' else None     # finalists and knock-outs train in full
-        extra = {'should_stop': hurdle} if hurdle else {}
-        done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
-        hooks = functools.partial(training_hooks, str(self.run_dir.path), role) if self.config.inherit_weights else None   # weight inheritance
-        with contextlib.closing(run_jobs(self, jobs, extra, hooks)) as results:   # an error here cancels the trainings in flight at once
-            for ind, r, m in results:
-                self._record(ind, r, m, role)
-                for i in inds:                                 # the individuals of that gene may now be complete
-                    if i.gene.id == ind.gene.id and done(i): self._fill(i, replicates)
-                if role == 'population': self._save_state()
-        for ind in inds:
-            if done(ind): self._fill(ind, replicates)
+# %% ../nbs/09_evolution.ipynb #70cc14f2
+@patch
+def train_missing(self: Evolution,
+                  inds: list[Individual],      # individuals to complete
+                  role: str = 'population',    # population | baseline | finalist | ablation (in the records)
+                  replicates=None,             # default: range(config.replicates)
+                 ):
+    "Train what `inds` still lack (never a gene already trained) for `replicates`, recording each result as it ends."
+    replicates = list(replicates if replicates is not None else range(self.config.replicates))
+    jobs, seen = [], set()
+    for ind in inds:
+        for r in replicates:
+            key = (ind.gene.id, r)
+            if key not in self.cache and key not in seen: jobs.append((ind, r)); seen.add(key)
+    hurdle = self._hurdle() if role == 'population' else None     # finalists and knock-outs train in full
+    extra = {'should_stop': hurdle} if hurdle else {}
+    done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
+    hooks = (functools.partial(training_hooks, str(self.run_dir.path), role)       # weight inheritance
+             if self.config.inherit_weights else None)
+    with contextlib.closing(run_jobs(self, jobs, extra, hooks)) as results:   # an error cancels the trainings in flight
+        for ind, r, m in results:
+            self._record(ind, r, m, role)
+            for i in inds:                                 # the individuals of that gene may now be complete
+                if i.gene.id == ind.gene.id and done(i): self._fill(i, replicates)
+            if role == 'population': self._save_state()
+    for ind in inds:
+        if done(ind): self._fill(ind, replicates)
 
-    @property
-    def breeding(self) -> SearchSpace|LayerSpace:
-        "What samples, crosses over and mutates the genes: the search space, or with `Config.per_layer` the same space layer by layer."
-        return LayerSpace(self.space, self.config.n_layers) if self.config.per_layer else self.space
+# %% ../nbs/09_evolution.ipynb #c3d17e64
+@patch
+def _next_generation(self: Evolution) -> list[Individual]:
+    c, ranked = self.config, rank(self.population)
+    nxt = ranked[:c.elite_size]                       # elites: carried over, not retrained
+    parents = ranked[:max(2, len(ranked) // 2)]       # the better half
+    while len(nxt) < c.population_size:
+        p1, p2 = self.rng.sample(parents, 2)
+        if self.rng.random() < c.crossover_rate:
+            child, op, par = self.breeding.crossover(p1.gene, p2.gene, self.rng), 'crossover', (p1.gene.id, p2.gene.id)
+        else: child, op, par = p1.gene, 'copy', (p1.gene.id,)
+        mutant = self.breeding.mutate(child, c.mutation_rate, self.rng)
+        nxt.append(Individual(mutant, self.generation + 1, par, op + ('+mutation' if mutant != child else '')))
+    return nxt
 
-    def _next_generation(self) -> list[Individual]:
-        c, ranked = self.config, rank(self.population)
-        nxt = ranked[:c.elite_size]                       # elites: carried over, not retrained
-        parents = ranked[:max(2, len(ranked) // 2)]       # the better half
-        while len(nxt) < c.population_size:
-            p1, p2 = self.rng.sample(parents, 2)
-            if self.rng.random() < c.crossover_rate:
-                child, op, par = self.breeding.crossover(p1.gene, p2.gene, self.rng), 'crossover', (p1.gene.id, p2.gene.id)
-            else: child, op, par = p1.gene, 'copy', (p1.gene.id,)
-            mutant = self.breeding.mutate(child, c.mutation_rate, self.rng)
-            nxt.append(Individual(mutant, self.generation + 1, par, op + ('+mutation' if mutant != child else '')))
-        return nxt
+# %% ../nbs/09_evolution.ipynb #001e5e2d
+@patch
+def _start(self: Evolution):
+    "Resume the folder's search (or replay it), or check the settings and start a new one."
+    c = self.config
+    fresh = not self._load()
+    self._settle_numerics(fresh)
+    shared = c.workers if c.executor == 'local' and c.workers > 1 else 1   # worker processes share one device
+    check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device,   # before it starts
+                 models=shared)
+    if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=3)   # e.g. a large preset after the GPU quota ran out
+    if c.inherit_weights and (c.together or c.executor == 'ray'):
+        where = ' (or in worker processes)' if c.workers > 1 else ''
+        warnings.warn(f"inherit_weights: the population's trainings run one by one{where}, not "
+                      f"{'together' if c.together else 'on Ray'}: a child starts from weights kept in the run folder",
+                      stacklevel=3)
+    if fresh: self.run_dir.write_json('config.json', self._settings())
+    self._write_experiment()                  # new, or resumed (it may have grown: more generations, replicates)
+    if fresh or self.replaying:
+        self.population = [Individual(self.breeding.sample(self.rng)) for _ in range(c.population_size)]
+        self._save_state()
 
-    # -- the loop ------------------------------------------------------------------------------
-    def run(self) -> list[Individual]:
-        "Run (or resume, or continue with more generations) the search, then its finalist stage; returns the final population, best first."
-        c = self.config
-        fresh = not self._load()
-        self._settle_numerics(fresh)
-        if fresh: self.run_dir.write_json('config.json', self._settings())
-        self._write_experiment()                          # new, or resumed (it may have grown: more generations, replicates)
-        if fresh:
-            self.population = [Individual(self.breeding.sample(self.rng)) for _ in range(c.population_size)]
-            self._save_state()
-        if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=2)   # e.g. a large preset after the GPU quota ran out
-        if c.inherit_weights and (c.together or c.executor == 'ray'):
-            warnings.warn(f"inherit_weights: the population's trainings run one by one{' (or in worker processes)' if c.workers > 1 else ''}, "
-                          f"not {'together' if c.together else 'on Ray'}: a child starts from weights kept in the run folder", stacklevel=2)
-        shared = c.workers if c.executor == 'local' and c.workers > 1 else 1                   # worker processes share one device
-        check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device, models=shared)   # refuse what cannot fit, before it starts
-        if c.baseline:
+# %% ../nbs/09_evolution.ipynb #f2c5f437
+@patch
+def _generations(self: Evolution):
+    "Evaluate, rank and breed, generation by generation, until the last one."
+    c, bar = self.config, None
+    if self.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=c.n_generations, initial=self.generation, desc='generations', unit='gen')
+    while True:
+        self.train_missing(self.population)
+        self._save_state()
+        self.population = rank(self.population)
+        if not any(g['generation'] == self.generation for g in self.generations):
+            self.generations.append(dict(generation=self.generation, population=[
+                dict(i.plan(), perplexity=i.perplexity, status=i.status) for i in self.population]))
+            self.run_dir.write_json('populations.json', self.generations)
+            self.run_dir.write_json('lineage.json', self.lineage())
+            self.run_dir.write_json('summary.json', self.summary())
+            if self.callback: self.callback('generation', self, generation=self.generation, population=self.population)
+        if bar is not None:
+            bar.n = self.generation + 1; bar.set_postfix(best=f"{self.population[0].perplexity:.2f}"); bar.refresh()
+        if self.generation >= c.n_generations - 1: break
+        self.population = self._next_generation()
+        self.generation += 1
+        self._save_state()
+    if bar is not None: bar.close()
+
+# %% ../nbs/09_evolution.ipynb #627e6b50
+@patch
+def run(self: Evolution) -> list[Individual]:
+    "Run (or resume, or continue) the search, then its finalist stage; the final population, best first."
+    self.run_dir.check_writable()                     # before anything is trained
+    with self.run_dir.lock():                         # one search per folder
+        self._start()
+        if self.config.baseline:
             self.baseline = Individual(VANILLA, operator='baseline')
-            self._evaluate([self.baseline], role='baseline')
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=c.n_generations, initial=self.generation, desc='generations', unit='gen')
-        while True:
-            self._evaluate(self.population)
-            self._save_state()
-            self.population = rank(self.population)
-            if not any(g['generation'] == self.generation for g in self.generations):
-                self.generations.append(dict(generation=self.generation,
-                                             population=[dict(i.plan(), perplexity=i.perplexity, status=i.status) for i in self.population]))
-                self.run_dir.write_json('populations.json', self.generations)
-                self.run_dir.write_json('lineage.json', self.lineage())
-                self.run_dir.write_json('summary.json', self.summary())
-                if self.callback: self.callback('generation', self, generation=self.generation, population=self.population)
-            if bar is not None: bar.n = self.generation + 1; bar.set_postfix(best=f"{self.population[0].perplexity:.2f}"); bar.refresh()
-            if self.generation >= c.n_generations - 1: break
-            self.population = self._next_generation()
-            self.generation += 1
-            self._save_state()
-        if bar is not None: bar.close()
+            self.train_missing([self.baseline], role='baseline')
+        self._generations()
         self._save_state(done=True)
-        if c.finalists:
-            from evo_attention.finalists import run_finalists
-            run_finalists(self)
+        if self.config.finalists: run_finalists(self)
         self.run_dir.write_json('lineage.json', self.lineage())
         self.run_dir.write_json('summary.json', self.summary())
         if self.callback: self.callback('done', self)
-        return self.population
+    return self.population
 
-    def lineage(self) -> list[dict]:
-        "Every individual of every generation (elites again in each generation they survive), the baseline, finalists and knock-outs."
-        rows = []
-        for g in self.generations:
-            for p in g['population']:
-                op = 'elite' if p['generation'] < g['generation'] else p['operator']
-                rows.append(dict(generation=g['generation'], gene=p['gene'], parents=p['parents'], operator=op,
-                                 perplexity=p['perplexity'], status=p['status'], role='population'))
-        extra = {}
-        for r in self.records:
-            if r.get('role', 'population') != 'population': extra.setdefault((r['role'], r['gene']), []).append(r)
-        for (role, gene), rs in extra.items():
-            ppl = [x['perplexity'] for x in rs]
-            ok = all(p is not None and math.isfinite(p) for p in ppl)
-            rows.append(dict(generation=None if role == 'baseline' else len(self.generations), gene=gene, parents=[],
-                             operator=role, perplexity=statistics.fmean(ppl) if ok else None,
-                             status=rs[-1]['status'], role=role, replicates=[x.get('replicate', 0) for x in rs]))
-        return rows
+# %% ../nbs/09_evolution.ipynb #b50cb1fb
+@patch
+def lineage(self: Evolution) -> list[dict]:
+    "Every individual of every generation (elites again in each one they survive), baseline, finalists, knock-outs."
+    rows = []
+    for g in self.generations:
+        for p in g['population']:
+            op = 'elite' if p['generation'] < g['generation'] else p['operator']
+            rows.append(dict(generation=g['generation'], gene=p['gene'], parents=p['parents'], operator=op,
+                             perplexity=p['perplexity'], status=p['status'], role='population'))
+    extra = {}
+    for r in self.records:
+        if r.get('role', 'population') != 'population': extra.setdefault((r['role'], r['gene']), []).append(r)
+    for (role, gene), rs in extra.items():
+        ppl = [x['perplexity'] for x in rs]
+        ok = all(p is not None and math.isfinite(p) for p in ppl)
+        rows.append(dict(generation=None if role == 'baseline' else len(self.generations), gene=gene, parents=[],
+                         operator=role, perplexity=statistics.fmean(ppl) if ok else None,
+                         status=rs[-1]['status'], role=role, replicates=[x.get('replicate', 0) for x in rs]))
+    return rows
 
-    def summary(self) -> dict:
-        "Best gene, its perplexity, the baseline's, what the search cost and (once run) the finalists' verdicts."
-        hist = self.records                   # the history as written (no re-reading of the file)
-        best = rank(self.population)[0] if self.population else None
-        base = self.baseline.perplexity if self.baseline and self.baseline.evaluated else None
-        done = (bool(self.population) and self.generation >= self.config.n_generations - 1 and all(i.evaluated for i in self.population)
-                and len(self.generations) >= self.config.n_generations)
-        fin = getattr(self, 'final', None)
-        return dict(best_gene=best.gene.id if best else None, best_perplexity=best.perplexity if best else None,
-                    best_perplexity_std=best.perplexity_std if best else None,
-                    baseline_gene=VANILLA.id if self.config.baseline else None, baseline_perplexity=base,
-                    improvement_pct=100 * (base - best.perplexity) / base if base and best and best.evaluated and math.isfinite(best.perplexity) else None,
-                    evaluations=len(hist), unique_genes=len({r['gene'] for r in hist}),
-                    total_train_steps=sum(r['steps'] for r in hist), total_tokens=sum(r['tokens'] for r in hist),
-                    total_seconds=sum(r['seconds'] for r in hist),
-                    diverged=sum(r['status'] == 'diverged' for r in hist), failed=sum(r['status'] == 'failed' for r in hist),
-                    generations_done=len(self.generations), finished=done, replicates=self.config.replicates,
-                    paired_seeds=self.config.paired_seeds, data=getattr(self.data, 'name', 'data'),
-                    finalists=fin['summary'] if fin else None)
+# %% ../nbs/09_evolution.ipynb #0e87fb14
+@patch
+def summary(self: Evolution) -> dict:
+    "Best gene, its perplexity, the baseline's, what the search cost and (once run) the finalists' verdicts."
+    hist = self.records                   # the history as written (no re-reading of the file)
+    best = rank(self.population)[0] if self.population else None
+    base = self.baseline.perplexity if self.baseline and self.baseline.evaluated else None
+    done = (bool(self.population) and self.generation >= self.config.n_generations - 1
+            and all(i.evaluated for i in self.population) and len(self.generations) >= self.config.n_generations)
+    fin = getattr(self, 'final', None)
+    gain = best and best.evaluated and math.isfinite(best.perplexity) and base
+    return dict(best_gene=best.gene.id if best else None, best_perplexity=best.perplexity if best else None,
+                best_perplexity_std=best.perplexity_std if best else None,
+                baseline_gene=VANILLA.id if self.config.baseline else None, baseline_perplexity=base,
+                improvement_pct=100 * (base - best.perplexity) / base if gain else None,
+                evaluations=len(hist), unique_genes=len({r['gene'] for r in hist}),
+                total_train_steps=sum(r['steps'] for r in hist), total_tokens=sum(r['tokens'] for r in hist),
+                total_seconds=sum(r['seconds'] for r in hist),
+                diverged=sum(r['status'] == 'diverged' for r in hist),
+                failed=sum(r['status'] == 'failed' for r in hist),
+                generations_done=len(self.generations), finished=done, replicates=self.config.replicates,
+                paired_seeds=self.config.paired_seeds, data=getattr(self.data, 'name', 'data'),
+                finalists=fin['summary'] if fin else None)
 
+# %% ../nbs/09_evolution.ipynb #db92e97f
 def _metrics(record: dict) -> dict:
     "A history line back to metrics (None perplexity = inf: it diverged or failed)."
     m = {k: v for k, v in record.items() if k not in ('role', 'generation', 'parents', 'operator')}
@@ -365,6 +450,7 @@ def _quantile(xs: list, q: float) -> float:
     lo = math.floor(pos)
     return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (pos - lo)
 
+# %% ../nbs/09_evolution.ipynb #71db6025
 def planned_trainings(cfg: Config) -> int:
     "Trainings a search plans at most: the generations (elites are not retrained), the baseline, the finalists' fresh-seed trainings (not the ablations)."
     search = (cfg.population_size + (cfg.n_generations - 1) * (cfg.population_size - cfg.elite_size)) * cfg.replicates
@@ -387,4 +473,3 @@ def cpu_warning(cfg: Config) -> str|None:
 
 def _rng_to_json(state): return [state[0], list(state[1]), state[2]]
 def _rng_from_json(s): return (s[0], tuple(s[1]), s[2])
-

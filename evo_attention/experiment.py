@@ -18,8 +18,8 @@ from .gene import SearchSpace
 from .runs import atomic_write
 
 # %% auto #0
-__all__ = ['BUILTIN_DATA', 'DataSource', 'ExperimentError', 'Experiment', 'space_lists', 'load_experiment', 'changed_settings',
-           'experiment_yaml', 'write_experiment']
+__all__ = ['BUILTIN_DATA', 'MAX_EXPERIMENT_BYTES', 'MAX_EXPERIMENT_NODES', 'DataSource', 'ExperimentError', 'Experiment',
+           'space_lists', 'load_experiment', 'changed_settings', 'experiment_yaml', 'write_experiment']
 
 # %% ../nbs/12a_experiment.ipynb #c8896929
 BUILTIN_DATA = ('wikitext2', *TASKS)   # data named without a path
@@ -216,10 +216,43 @@ def space_lists(space: SearchSpace) -> dict:
     return {**{c: list(space.options(c)) for c in _components()}, 'use_bias': list(space.use_bias), 'dropout': list(space.dropout)}
 
 # %% ../nbs/12a_experiment.ipynb #71afca99
+MAX_EXPERIMENT_BYTES = 256 * 1024   # an experiment file is a few hundred bytes; more is not one
+MAX_EXPERIMENT_NODES = 10_000       # values once YAML aliases are expanded (an alias bomb has billions)
+
+def _expanded(node, memo: dict) -> int:
+    "Nodes under `node` with every alias expanded, counted once per distinct node (linear time)."
+    if id(node) in memo: return memo[id(node)]
+    memo[id(node)] = 1                                   # a node that contains itself counts once
+    kids = ([x for kv in node.value for x in kv] if isinstance(node, yaml.MappingNode)
+            else node.value if isinstance(node, yaml.SequenceNode) else [])
+    memo[id(node)] = 1 + sum(_expanded(k, memo) for k in kids)
+    return memo[id(node)]
+
+def _text(path: Path) -> tuple[str|None, list]:
+    "The file's text, or the problem that keeps it from being an experiment file (size, not text)."
+    n = path.stat().st_size
+    if n > MAX_EXPERIMENT_BYTES:
+        return None, [(1, '(file)', f"the file has {n:,} bytes, more than an experiment file may ({MAX_EXPERIMENT_BYTES:,})",
+                       'a YAML file of a few keys (see `evo-attention validate`)')]
+    raw = path.read_bytes()
+    try:
+        if b'\0' in raw: raise UnicodeError
+        return raw.decode('utf-8'), []
+    except UnicodeError:
+        return None, [(1, '(file)', 'not UTF-8 text (a binary file?)', 'a YAML text file with preset, config, search_space, data')]
+
 def _read(path: Path):
     "(document, key lines, value lines, problems) of a YAML file; problems hold syntax errors and keys given twice."
-    text = path.read_text(encoding='utf-8')
-    try: node, doc = yaml.compose(text, Loader=_Loader), yaml.load(text, Loader=_Loader)
+    text, probs = _text(path)
+    if text is None: return None, {}, {}, probs
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None and (n := _expanded(node, {})) > MAX_EXPERIMENT_NODES:
+            return None, {}, {}, [(1, '(file)', f"{n:,} values once its aliases (*name) are expanded, more than "
+                                   f"{MAX_EXPERIMENT_NODES:,}", 'a few keys; aliases that do not multiply the file')]
+        doc = yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        return None, {}, {}, [(1, '(file)', 'nested too deeply', 'a mapping of a few levels')]
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         return None, {}, {}, [(mark.line + 1 if mark else 1, 'yaml', f"not valid YAML: {e.problem or e}", '')]

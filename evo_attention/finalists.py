@@ -9,7 +9,7 @@ from dataclasses import replace
 from .config import Config
 from .gene import AttentionGene
 from .layers import LayerGenes, parse_gene, stack_knockouts
-from .evolution import Evolution, Individual, VANILLA
+from .individuals import Individual, VANILLA   # the search is passed in (`evo`): it imports this module
 from .stats import compare, method_sentence
 
 # %% auto #0
@@ -50,7 +50,7 @@ def run_finalists(evo: Evolution) -> dict:
     stopped = set()
     result = _write_finalists(evo, ranked, reps, stopped, complete=False)   # a report can show the stage from its start
     for k, r in enumerate(reps):                                   # replicate by replicate, so racing can stop a finalist early
-        evo._evaluate([inds[g] for g in genes if g not in stopped], role='finalist', replicates=[r])
+        evo.train_missing([inds[g] for g in genes if g not in stopped], role='finalist', replicates=[r])
         if c.finalist_racing and k >= 1: stopped |= _race(evo, finalists, reps[:k + 1], stopped)
         result = _write_finalists(evo, ranked, reps, stopped, complete=k == len(reps) - 1)
     evo.final = dict(summary=result['summary'])
@@ -108,7 +108,7 @@ def run_ablations(evo: Evolution, winner: str|None) -> dict|None:
     kos = knockouts(w)
     inds = [Individual(parse_gene(k['gene']), evo.generation, (winner,), 'ablation') for k in kos]
     for r in reps:                                                 # (final_replicates >= 1: at least one round)
-        evo._evaluate(inds, role='ablation', replicates=[r])
+        evo.train_missing(inds, role='ablation', replicates=[r])
         out = _write_ablations(evo, w, kos, reps, complete=r == reps[-1])
     return out
 

@@ -12,8 +12,8 @@ from .gene import AttentionGene
 from .layers import layer_genes, parse_gene
 
 # %% auto #0
-__all__ = ['weights_file', 'save_weights', 'load_weights', 'tensor_owner', 'inheritance_plan', 'inherit', 'InheritWeights',
-           'KeepWeights', 'training_hooks', 'takes_hooks']
+__all__ = ['weights_file', 'save_weights', 'weights_damage', 'load_weights', 'tensor_owner', 'inheritance_plan', 'inherit',
+           'InheritWeights', 'KeepWeights', 'training_hooks', 'takes_hooks']
 
 # %% ../nbs/09b_inheritance.ipynb #2aa9385a
 def weights_file(run_dir, gene, replicate: int = 0) -> Path:
@@ -31,12 +31,25 @@ def save_weights(path, model: torch.nn.Module) -> bool:
         with os.fdopen(fd, 'wb') as f:
             torch.save(state, f); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+        _checksum_file(path).write_text(_sha256(path) + '\n')   # after the weights: a crash between leaves no checksum
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return True
 
+def _checksum_file(path) -> Path: return Path(f"{path}.sha256")
+def _sha256(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+def weights_damage(path) -> str|None:
+    "Why the weights file `path` cannot be used (edited or truncated: its checksum differs); None if sound or absent."
+    path, check = Path(path), _checksum_file(path)
+    if not path.exists() or not check.exists(): return None                   # absent, or kept before checksums
+    try: want = check.read_text().strip()
+    except OSError as e: return f"its checksum file cannot be read ({e.strerror})"
+    return None if _sha256(path) == want else f"{path} does not match its checksum (edited or truncated)"
+
 def load_weights(path) -> dict|None:
     "The tensors `save_weights` wrote to `path`; None when there is no such file (or it cannot be read)."
+    if weights_damage(path): return None
     try: return torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError: return None
     except (RuntimeError, EOFError, pickle.UnpicklingError, OSError): return None   # not a weights file: start fresh, as when missing
@@ -103,12 +116,14 @@ class InheritWeights:
     parents: tuple = ()        # parent gene ids, the first parent first
     replicate: int = 0         # replicate r of a child starts from replicate r of its parents
     def __call__(self, model):
-        found, missing = [], []
+        found, missing, damaged = [], [], []
         for gid in self.parents:
-            state = load_weights(weights_file(self.run_dir, gid, self.replicate))
-            if state is None: missing.append(gid)
-            else: found.append((gid, state))
-        model.inheritance = dict(inherit(model, found), inherit_missing=missing)
+            f = weights_file(self.run_dir, gid, self.replicate)
+            state = load_weights(f)
+            if state is not None: found.append((gid, state))
+            else: (damaged if weights_damage(f) else missing).append(gid)
+        model.inheritance = dict(inherit(model, found), inherit_missing=missing,
+                                 **({'inherit_damaged': damaged} if damaged else {}))
 
 @dataclass(frozen=True)
 class KeepWeights:

@@ -13,7 +13,7 @@ from .analysis import *
 from .analysis import RunResults, _as_run, _finite, _fmt_num, _fmt_p, _gens, _interval_words, _mean, _short
 
 # %% auto #0
-__all__ = ['report_sections', 'lineage_text', 'report_text', 'report_html', 'report']
+__all__ = ['report_sections', 'lineage_text', 'report_text', 'lineage_svg', 'report_html', 'report']
 
 # %% ../nbs/10b_reporting.ipynb #750ff16d
 _SETTINGS = ('population_size', 'n_generations', 'elite_size', 'replicates', 'paired_seeds', 'finalists', 'final_replicates',
@@ -69,16 +69,14 @@ def _status(r: RunResults) -> str:
         parts.append('ablations: ' + ('complete' if r.ablations and r.ablations.get('complete') else 'in progress' if r.ablations else 'not run yet'))
     h = r.history
     steps = int(h['steps'].sum()) if len(h) and 'steps' in h else 0
-    parts.append(f"{len(h)} trainings, {steps:,} steps")
+    div = int((h['status'] == 'diverged').sum()) if len(h) and 'status' in h else 0
+    parts.append(f"{len(h)} trainings{f' ({div} diverged)' if div else ''}, {steps:,} steps")
     return '; '.join(parts)
 
-def report_sections(run, top: int = 10) -> list[tuple]:
-    "The report as (kind, title, content) parts; kind: 'heading', 'text', 'list', 'table' (text cells), 'figure' (a function drawing on an ax) or 'mermaid'."
-    r = _as_run(run)
+# %% ../nbs/10b_reporting.ipynb #bfd2b561
+def _finalist_sections(r: RunResults) -> list[tuple]:
+    "The finalist stage's verdicts, table and plot (or why there are none)."
     S = []
-    S.append(('heading', f"EvoAttention run {r.path.name}", None))
-    S.append(('text', None, f"Run folder `{r.path}` · data: {r.config.get('data', '?')} · {_status(r)}."))
-    S.append(('text', None, f"Settings: {_settings_text(r)}."))
     ft = finalists_table(r)
     S.append(('heading', 'Finalists on fresh seeds', None))
     if len(ft):
@@ -96,6 +94,12 @@ def report_sections(run, top: int = 10) -> list[tuple]:
         S.append(('figure', 'Finalists vs the baseline', plot_finalists))
     else: S.append(('text', None, 'The finalist stage has not run yet (or the search runs without one): the perplexities below are '
                                   'the search\'s own, one ranking of noisy trainings, so the best of them is biased low by selection.'))
+    return S
+
+# %% ../nbs/10b_reporting.ipynb #dc5f42b4
+def _ablation_sections(r: RunResults) -> list[tuple]:
+    "The knock-outs of the winner (when the search runs them)."
+    S = []
     at = ablations_table(r)
     if len(at) or r.config.get('config', {}).get('ablations'):
         S.append(('heading', 'Knock-out ablations of the winner', None))
@@ -108,6 +112,25 @@ def report_sections(run, top: int = 10) -> list[tuple]:
             S.append(('table', 'Knock-outs', _display_table(d, dict(effect_pct='effect %', p_value='p', p_holm='Holm p'))))
             S.append(('figure', 'Knock-outs', plot_ablations))
         else: S.append(('text', None, 'Not run yet.'))
+    return S
+
+def _nothing_yet(r: RunResults) -> str:
+    "What an empty run folder holds, and what happens next."
+    files = sorted(p.name for p in r.path.iterdir() if p.is_file() and not p.name.startswith('.'))
+    return (f"No evaluations yet: the folder holds {', '.join(files)}. The tables and plots appear as "
+            f"trainings finish (one line each in history.jsonl).")
+
+# %% ../nbs/10b_reporting.ipynb #bf364ce6
+def report_sections(run, top: int = 10) -> list[tuple]:
+    "The report as (kind, title, content) parts; kind: 'heading', 'text', 'list', 'table' (text cells), 'figure' (a function drawing on an ax), 'lineage' or 'mermaid'."
+    r = _as_run(run)
+    S = []
+    S.append(('heading', f"EvoAttention run {r.path.name}", None))
+    S.append(('text', None, f"Run folder `{r.path}` · data: {r.config.get('data', '?')} · {_status(r)}."))
+    S.append(('text', None, f"Settings: {_settings_text(r)}."))
+    if not len(r.history): return S + [('text', None, _nothing_yet(r))]
+    S += _finalist_sections(r)
+    S += _ablation_sections(r)
     S.append(('heading', 'Evolution timeline', None))
     S.append(('table', None, _display_table(timeline(r))))
     S.append(('figure', 'Evolution', plot_evolution))
@@ -116,7 +139,7 @@ def report_sections(run, top: int = 10) -> list[tuple]:
     S.append(('table', None, _display_table(top_mechanisms(r, top))))
     S.append(('heading', 'Baseline comparison', None))
     S.append(('text', None, 'Search perplexities again: the best of many noisy trainings looks better than it is (selection bias); '
-                            'the finalists, re-trained on fresh seeds, are the comparison to trust.' if len(ft) else
+                            'the finalists, re-trained on fresh seeds, are the comparison to trust.' if r.finalists else
                             'Search perplexities: the best of many noisy trainings looks better than it is (selection bias).'))
     S.append(('table', None, _display_table(baseline_comparison(r), dict(vs_baseline_pct='improvement over baseline %'))))
     S.append(('heading', 'Component analysis', None))
@@ -133,11 +156,11 @@ def report_sections(run, top: int = 10) -> list[tuple]:
     S.append(('heading', 'Lineage of the winner', None))
     S.append(('text', None, f"The ancestors of `{w}` back to generation 0 (search perplexities; an elite is drawn where it was born)."
                             if family_tree(r, w)[0] else 'No finished generation yet: the family tree appears once one has finished.'))
-    S.append(('figure', 'Lineage', plot_lineage))
+    S.append(('lineage', 'Lineage', None))
     S.append(('mermaid', 'Lineage (Mermaid)', lineage_mermaid(r)))
     return S
 
-# %% ../nbs/10b_reporting.ipynb #d70452b8
+# %% ../nbs/10b_reporting.ipynb #dcb6a124
 def _png(fn, r: RunResults) -> bytes:
     "A plot function's figure as PNG bytes (the figure is closed, so a notebook does not show it twice)."
     import matplotlib.pyplot as plt
@@ -159,6 +182,7 @@ def lineage_text(run, gene: str|None = None) -> list[str]:
         out.append(f"gen {k[0]}: {_short(k[1])}  {_fmt_num(nodes[k]['perplexity'])}{src}")
     return out
 
+# %% ../nbs/10b_reporting.ipynb #b1e46626
 _NUMERIC = re.compile(r'^([-+<]?[\d.,]+(e[-+]?\d+)?%?|–|inf|-inf)$')
 
 def _text_table(t: pd.DataFrame, markdown: bool = False) -> str:
@@ -174,6 +198,7 @@ def _text_table(t: pd.DataFrame, markdown: bool = False) -> str:
     line = lambda vals: '  '.join(v.rjust(w[i]) if num[i] else v.ljust(w[i]) for i, v in enumerate(vals)).rstrip()
     return '\n'.join([line(cols), '  '.join('-' * x for x in w), *map(line, rows)])
 
+# %% ../nbs/10b_reporting.ipynb #772afa7b
 def report_text(run, markdown: bool = False, top: int = 10) -> str:
     "The report as plain text for a terminal, or as Markdown (tables, verdicts, the lineage; plots only in HTML)."
     r = _as_run(run)
@@ -185,10 +210,12 @@ def report_text(run, markdown: bool = False, top: int = 10) -> str:
         elif kind == 'list': out.append('\n'.join(f'- {i}' if markdown else f'* {i}' for i in x))
         elif kind == 'table': out.append((f'**{title}**\n\n' if markdown and title else '') + _text_table(x, markdown))
         elif kind == 'figure': out.append(f'[plot: {title} — in the HTML report (--html FILE)]' if not markdown else f'*Plot: {title} (in the HTML report).*')
+        elif kind == 'lineage': continue                          # the text report lists it (below)
         elif kind == 'mermaid':
             out.append(f"```mermaid\n{x}\n```" if markdown else '\n'.join(lineage_text(r)) or 'No lineage yet.')
     return '\n\n'.join(out) + '\n'
 
+# %% ../nbs/10b_reporting.ipynb #3f344c3c
 _CSS = """body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1d2330;line-height:1.45}
 main{max-width:1200px;margin:0 auto;padding:24px 32px 48px;background:#fff;box-shadow:0 0 12px rgba(0,0,0,.06)}
 h1{font-size:1.6em;margin:.2em 0 .4em}h2{font-size:1.25em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:1px solid #dde2ea}
@@ -202,16 +229,39 @@ figure{margin:.8em 0}figure img{max-width:100%;height:auto;border:1px solid #e6e
 .empty{color:#888;font-style:italic}pre{background:#f3f5f8;padding:10px;overflow-x:auto;font-size:.8em}
 footer{margin-top:2em;font-size:.78em;color:#889}"""
 
-_MERMAID_JS = """<script type="module">
-/* optional: draws the Mermaid source as a diagram when the page can load mermaid.js; the drawing above needs nothing */
-try {
-  const {default: mermaid} = await import('https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs');
-  document.querySelectorAll('.mermaid-box').forEach(e => e.hidden = false);
-  mermaid.initialize({startOnLoad: false});
-  await mermaid.run({querySelector: 'pre.mermaid'});
-} catch (e) { document.querySelectorAll('.mermaid-box').forEach(e => e.hidden = true); }
-</script>"""
+# %% ../nbs/10b_reporting.ipynb #bb73cd8a
+def lineage_svg(run, gene: str|None = None) -> str:
+    "The winner's (or `gene`'s) family tree as inline SVG: the layout of `plot_lineage`, drawn without any script."
+    r = _as_run(run)
+    nodes, edges = family_tree(r, gene)
+    if not nodes: return '<p class="empty">No finished generation yet: the family tree appears once one has.</p>'
+    gens = sorted({k[0] for k in nodes})
+    cols = max(sum(k[0] == g for k in nodes) for g in gens)
+    W, H, bw, bh = max(260 * cols, 300), 90 * len(gens) + 20, 236, 40      # canvas, box width and height
+    pos = {}
+    for y, g in enumerate(gens):
+        row = [k for k in nodes if k[0] == g]
+        for i, k in enumerate(row): pos[k] = (W * (i + 0.5) / len(row), 30 + 90 * y)
+    esc = lambda s: html.escape(str(s))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W:.0f}" height="{H}" viewBox="0 0 {W:.0f} {H}" '
+           f'role="img" aria-label="family tree" font-family="sans-serif" font-size="11">',
+           '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto"><path d="M0,0L10,5L0,10z" fill="#888"/></marker></defs>']
+    for p, c, op in edges:
+        (x1, y1), (x2, y2) = pos[p], pos[c]
+        out.append(f'<line x1="{x1:.0f}" y1="{y1 + bh / 2:.0f}" x2="{x2:.0f}" y2="{y2 - bh / 2:.0f}" stroke="#888" '
+                   f'marker-end="url(#arr)"/><text x="{(x1 + x2) / 2:.0f}" y="{(y1 + y2) / 2 + 4:.0f}" fill="#777" '
+                   f'text-anchor="middle" font-size="9">{esc(op)}</text>')
+    for k, x in nodes.items():
+        (cx, cy), win = pos[k], k == max(nodes)
+        out.append(f'<g><rect x="{cx - bw / 2:.0f}" y="{cy - bh / 2:.0f}" width="{bw}" height="{bh}" rx="7" '
+                   f'fill="{"#fff3cd" if win else "#eef2f7"}" stroke="{"#000" if win else "#8aa"}" '
+                   f'stroke-width="{2 if win else 1}"/><text x="{cx:.0f}" y="{cy - 3:.0f}" text-anchor="middle">'
+                   f'{esc(_short(k[1]))}</text><text x="{cx:.0f}" y="{cy + 12:.0f}" text-anchor="middle" fill="#445">'
+                   f'{esc(_gens(k, x))} · {esc(_fmt_num(x["perplexity"]))}</text><title>{esc(k[1])}</title></g>')
+    return '\n'.join(out + ['</svg>'])
 
+# %% ../nbs/10b_reporting.ipynb #c1cea8e1
 def _inline_html(s: str) -> str:
     "Escaped text with `code` spans and the verdict words marked."
     s = re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s, quote=False))
@@ -223,11 +273,12 @@ def _table_html(t: pd.DataFrame) -> str:
     h = h.replace('|', '|<wbr>')
     return re.sub(r' \[([^\]<]*)\]', lambda m: '&nbsp;[' + m.group(1).replace(' ', '&nbsp;') + ']', h)
 
+# %% ../nbs/10b_reporting.ipynb #6f758f94
 def report_html(run, path, top: int = 10) -> Path:
-    "Write the report as ONE self-contained HTML file (plots as embedded PNG, styles inline); returns its path."
+    "Write the report as ONE self-contained HTML file (plots as PNG, the lineage as SVG, styles inline); its path."
     from evo_attention import __version__
     r = _as_run(run)
-    body, first, mermaid = [], True, False
+    body, first = [], True
     for kind, title, x in report_sections(r, top):
         if kind == 'heading': body.append(f"<h{1 if first else 2}>{html.escape(title)}</h{1 if first else 2}>"); first = False
         elif kind == 'text': body.append(f'<p>{_inline_html(x)}</p>')
@@ -239,20 +290,20 @@ def report_html(run, path, top: int = 10) -> Path:
         elif kind == 'figure':
             b64 = base64.b64encode(_png(x, r)).decode()
             body.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{b64}"></figure>')
+        elif kind == 'lineage': body.append(f'<figure>{lineage_svg(r)}</figure>')
         elif kind == 'mermaid':
-            mermaid = True
-            src = html.escape(x, quote=False)
-            body.append(f'<div class="mermaid-box" hidden><pre class="mermaid">{src}</pre></div>'
-                        f'<details><summary>Mermaid source of this tree (for a Markdown file or mermaid.live)</summary><pre>{src}</pre></details>')
+            body.append(f'<details><summary>Mermaid source of this tree (for a Markdown file or mermaid.live)</summary>'
+                        f'<pre>{html.escape(x, quote=False)}</pre></details>')
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
            f'<title>EvoAttention report: {html.escape(r.path.name)}</title><style>{_CSS}</style></head>\n<body><main>\n' + '\n'.join(body) +
            f'\n<footer>Made by evo_attention {__version__} from the files of {html.escape(str(r.path))} on '
-           f'{datetime.datetime.now():%Y-%m-%d %H:%M}.</footer>\n</main>\n' + (_MERMAID_JS if mermaid else '') + '\n</body></html>\n')
+           f'{datetime.datetime.now():%Y-%m-%d %H:%M}.</footer>\n</main>\n</body></html>\n')
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(doc, encoding='utf-8')
     return path
 
+# %% ../nbs/10b_reporting.ipynb #966bcc36
 def report(run, top: int = 10):
     "Display the report in a notebook: the same sections, tables and plots as `report_html`."
     from IPython.display import display, Markdown, Image
@@ -266,4 +317,5 @@ def report(run, top: int = 10):
             if title: display(Markdown(f'**{title}**'))
             display(x if len(x) and len(x.columns) else Markdown('*nothing yet*'))
         elif kind == 'figure': display(Image(_png(x, r)))
+        elif kind == 'lineage': display(Image(_png(plot_lineage, r)))
         elif kind == 'mermaid': display(Markdown(f"```mermaid\n{x}\n```"))

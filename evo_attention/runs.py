@@ -4,11 +4,15 @@
 
 # %% ../nbs/08_runs.ipynb #8d183042
 from __future__ import annotations
-import hashlib, json, math, os, tempfile, warnings
+import datetime, hashlib, json, math, os, socket, sys, tempfile, warnings
+from contextlib import contextmanager
 from pathlib import Path
+import filelock
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['RunStateError', 'dumps', 'atomic_write', 'RunFolder']
+__all__ = ['DIVERGED_LOSS', 'RunStateError', 'dumps', 'atomic_write', 'RunFolder', 'is_record', 'data_identity',
+           'data_difference', 'absurd_loss', 'classify']
 
 # %% ../nbs/08_runs.ipynb #c4fea16d
 class RunStateError(RuntimeError):
@@ -22,6 +26,15 @@ def _json_safe(o):
     return o
 
 def dumps(o, **kw) -> str: return json.dumps(_json_safe(o), allow_nan=False, **kw)
+
+@contextmanager
+def _writing(path):
+    "A failed write (a full disk, a read-only folder) as a `RunStateError` naming the file and what is kept."
+    try: yield
+    except OSError as e:
+        raise RunStateError(f"cannot write {path} ({e.strerror or e}); every training recorded before is kept in "
+                            f"{Path(path).parent / 'history.jsonl'}. Free some space (or make the folder writable) "
+                            f"and resume: what was not recorded is trained again") from None
 
 def atomic_write(path, text: str):
     "Write `text` to `path` so that `path` always holds either the old or the new content."
@@ -48,7 +61,8 @@ class RunFolder:
 
     def file(self, name) -> Path: return self.path / name
     def exists(self, name) -> bool: return self.file(name).exists()
-    def write_json(self, name, obj): atomic_write(self.file(name), dumps(obj, indent=1) + '\n')
+    def write_json(self, name, obj):
+        with _writing(self.file(name)): atomic_write(self.file(name), dumps(obj, indent=1) + '\n')
     def read_json(self, name):
         try: return json.loads(self.file(name).read_text(encoding='utf-8'))
         except json.JSONDecodeError as e: raise RunStateError(f"{self.file(name)} is damaged (not valid JSON: {e})") from None
@@ -65,29 +79,126 @@ class RunFolder:
         if not isinstance(d, dict) or 'state' not in d or 'sha256' not in d:
             raise RunStateError(f"{self.file('state.json')} is damaged (missing fields)")
         if hashlib.sha256(dumps(d['state'], sort_keys=True).encode()).hexdigest() != d['sha256']:
-            raise RunStateError(f"{self.file('state.json')} is damaged (checksum mismatch). Finished trainings are safe in "
-                                f"history.jsonl; move state.json away to start the search again from generation 0 "
-                                f"(those trainings will be reused, not repeated).")
+            raise RunStateError(f"{self.file('state.json')} is damaged (checksum mismatch). Every finished training is kept "
+                                f"in history.jsonl. Restore state.json from a backup (on Google Drive: right-click it, "
+                                f"Manage versions), or delete state.json and resume: the search then replays from "
+                                f"generation 0, reading each finished training from history.jsonl instead of training "
+                                f"it again (nothing is lost or repeated).")
         return d['state']
 
-    # -- history: an append-only journal ------------------------------------------------------
-    def append_history(self, record: dict):
-        with open(self.file('history.jsonl'), 'a', encoding='utf-8') as f:
-            f.write(dumps(record) + '\n'); f.flush(); os.fsync(f.fileno())
+# %% ../nbs/08_runs.ipynb #62d96896
+@patch
+def append_history(self: RunFolder, record: dict):
+    "Append `record` as one line (after a newline the file may lack), flushed to disk."
+    with _writing(self.file('history.jsonl')), open(self.file('history.jsonl'), 'a+b') as f:   # a+: the last byte can be read
+        end = f.seek(0, os.SEEK_END)
+        if end: f.seek(end - 1)
+        glued = end > 0 and f.read(1) != b'\n'
+        f.write((('\n' if glued else '') + dumps(record) + '\n').encode('utf-8'))
+        f.flush(); os.fsync(f.fileno())
 
-    def read_history(self, repair: bool = False) -> list[dict]:
-        "All complete history lines. A cut-off last line is dropped (and removed from the file if `repair`)."
-        p = self.file('history.jsonl')
-        if not p.exists(): return []
-        text = p.read_text(encoding='utf-8')
-        lines = text.split('\n')
-        records, good = [], []
-        for i, line in enumerate(lines):
-            if not line.strip(): continue
-            try: records.append(json.loads(line)); good.append(line)
-            except json.JSONDecodeError:
-                if i == len(lines) - 1:      # the last line, without its newline: a write cut short
-                    warnings.warn(f"{p}: dropping a cut-off last line (a training interrupted while it was saved)")
-                    if repair: atomic_write(p, ''.join(l + '\n' for l in good))
-                else: raise RunStateError(f"{p} is damaged at line {i + 1} (not valid JSON)") from None
-        return records
+# %% ../nbs/08_runs.ipynb #4eddffb0
+def is_record(r) -> bool:
+    "Whether a parsed history line is a training record (an object with a gene id)."
+    return isinstance(r, dict) and isinstance(r.get('gene'), str)
+
+def _shown(line: str) -> str: return repr(line if len(line) <= 60 else line[:57] + '...')
+
+@patch
+def read_history(self: RunFolder,
+                 repair: bool = False,   # rewrite the file without a cut-off last line (and with its last newline)
+                 skip: bool = False,     # leave out lines that are not records (with a warning) instead of refusing
+                ) -> list[dict]:
+    "Every training record of history.jsonl, in order; a cut-off last line is dropped with a warning."
+    p = self.file('history.jsonl')
+    if not p.exists(): return []
+    text = p.read_text(encoding='utf-8', errors='replace')
+    lines, records, good, torn = text.split('\n'), [], [], False
+    for i, line in enumerate(lines):
+        if not line.strip(): continue
+        try: r = json.loads(line)
+        except json.JSONDecodeError: r = ValueError
+        if is_record(r): records.append(r); good.append(line); continue
+        if r is ValueError and i == len(lines) - 1:       # the last line, without its newline: a write cut short
+            warnings.warn(f"{p}: dropping a cut-off last line (a training interrupted while it was saved; "
+                          f"it is trained again)", stacklevel=2)
+            torn = True; continue
+        what = f"{p} line {i + 1} is not a training record: {_shown(line)}"
+        if skip: warnings.warn(f"{what}; left out", stacklevel=2); continue
+        raise RunStateError(f"{what}. Delete that line (a training it stood for is trained again on resume) or "
+                            f"restore history.jsonl from a backup; the other {len(lines) - 1} lines are kept")
+    if repair and (torn or (text and not text.endswith('\n'))):
+        atomic_write(p, ''.join(l + '\n' for l in good))
+    return records
+
+# %% ../nbs/08_runs.ipynb #a175cd82
+def _holder() -> dict:
+    "Who holds a lock: host, process id, start time and command line."
+    return dict(host=socket.gethostname(), pid=os.getpid(),
+                started=datetime.datetime.now().isoformat(timespec='seconds'),
+                command=' '.join(sys.argv) or 'python')
+
+@patch
+@contextmanager
+def lock(self: RunFolder):
+    "Hold the folder's lock while the block runs; `RunStateError` naming the holder if another process has it."
+    lk = filelock.FileLock(str(self.file('.lock')), timeout=0)
+    try: lk.acquire()
+    except filelock.Timeout:
+        try: h = json.loads(self.file('lock.json').read_text(encoding='utf-8'))
+        except (OSError, ValueError): h = {}
+        who = (f"process {h.get('pid', '?')} on {h.get('host', '?')} since {h.get('started', '?')} "
+               f"({h.get('command', '?')})") if isinstance(h, dict) and h else 'another process'
+        raise RunStateError(f"{self.path} is in use by {who}. One search per folder: wait for it to "
+                            f"finish or stop it, then resume; or choose another folder") from None
+    try:
+        self.write_json('lock.json', _holder())
+        yield self
+    finally: lk.release()
+
+# %% ../nbs/08_runs.ipynb #8bcfa992
+@patch
+def check_writable(self: RunFolder):
+    "`RunStateError` naming the path when the folder (or its history) cannot be written."
+    for p in [self.path, *([self.file('history.jsonl')] if self.exists('history.jsonl') else [])]:
+        try:
+            if p.is_dir(): atomic_write(p / '.writable', ''); (p / '.writable').unlink()
+            else: open(p, 'a').close()
+        except OSError as e:
+            raise RunStateError(f"cannot write to {p} ({e.strerror or e}): make it writable (or free some "
+                                f"space) before starting; the records already there are kept") from None
+
+# %% ../nbs/08_runs.ipynb #0758719c
+def data_identity(data) -> dict|None:
+    "sha256 of the training and validation tokens (and vocabulary), with their sizes; None for loaders."
+    train, valid = getattr(data, 'train', None), getattr(data, 'valid', None)
+    if not all(hasattr(t, 'numpy') for t in (train, valid)): return None
+    h = hashlib.sha256()
+    for t in (train, valid): h.update(str(tuple(t.shape)).encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    vocab = getattr(getattr(data, 'vocab', None), 'itos', None)
+    if vocab: h.update('\n'.join(vocab).encode('utf-8'))
+    return dict(sha256=h.hexdigest(), train_tokens=train.numel(), valid_tokens=valid.numel(),
+                vocab_size=data.vocab_size)
+
+def data_difference(saved: dict, now: dict) -> str|None:
+    "How two `data_identity`s differ, in words; None when they are the same."
+    if saved['sha256'] == now['sha256']: return None
+    keys = ('train_tokens', 'valid_tokens', 'vocab_size')
+    diff = [f"{k.replace('_', ' ')} {saved.get(k)} vs {now.get(k)}" for k in keys if saved.get(k) != now.get(k)]
+    return ', '.join(diff) or f"same sizes, other tokens (sha256 {saved['sha256'][:12]} vs {now['sha256'][:12]})"
+
+# %% ../nbs/08_runs.ipynb #34250a8a
+DIVERGED_LOSS = 3.0   # a loss above 3 ln V (three times the uniform guess) has diverged
+
+def absurd_loss(loss, vocab_size: int) -> bool:
+    "Whether `loss` (nats per token) is not finite or above `DIVERGED_LOSS` × ln(vocab_size)."
+    return loss is None or not math.isfinite(loss) or loss > DIVERGED_LOSS * math.log(max(vocab_size, 2))
+
+def classify(metrics: dict, vocab_size: int) -> dict:
+    "`metrics` marked `diverged` (with `diverged_at`, the step) when its loss is absurd; else unchanged."
+    if metrics.get('status') == 'failed' or 'val_loss' not in metrics: return metrics
+    if metrics.get('status') != 'diverged' and not absurd_loss(metrics['val_loss'], vocab_size): return metrics
+    curve = metrics.get('loss_curve') or []
+    at = next((s for s, l in curve if absurd_loss(l, vocab_size)), metrics.get('steps'))
+    return {**metrics, 'status': 'diverged', 'perplexity': math.inf,
+            'diverged_at': metrics.get('diverged_at', at)}

@@ -49,9 +49,10 @@ def check_html(path: Path, finalists: bool):
     doc = path.read_text(encoding='utf-8')
     assert doc.startswith('<!DOCTYPE html>') and '<style>' in doc
     assert re.findall(r'(?:src|href)\s*=\s*["\']?(?!data:)[^"\'\s>]+', doc) == []      # nothing fetched from elsewhere...
-    assert set(re.findall(r'https?://[^\s\'"<>]+', doc)) <= {'https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs'}   # ...but optional mermaid
-    assert doc.count('<img ') == doc.count('src="data:image/png;base64,') >= 3
-    assert '<pre class="mermaid">' in doc
+    assert set(re.findall(r'https?://[^\s\'"<>]+', doc)) <= {'http://www.w3.org/2000/svg'}   # (the SVG namespace: a name, not a fetch)
+    assert '<script' not in doc
+    assert doc.count('<img ') == doc.count('src="data:image/png;base64,') >= 2
+    assert doc.count('<svg ') == (0 if 'No finished generation yet' in doc else 1)   # the lineage, inline: opens offline
     if finalists: assert '<h3>Finalists</h3>' in doc and '<table' in doc
     return doc
 
@@ -79,7 +80,7 @@ def test_report_on_a_finished_run(runs, tmp_path):
     rc, said, _ = run_cli('report', folder, '--html', tmp_path / 'report.html')
     assert rc == 0 and said.strip() == f"wrote {tmp_path / 'report.html'}"
     doc = check_html(tmp_path / 'report.html', finalists=True)
-    assert doc.count('src="data:image/png;base64,') == 5                  # finalists, knock-outs, evolution, components, lineage
+    assert doc.count('src="data:image/png;base64,') == 4                  # finalists, knock-outs, evolution, components (lineage: SVG)
     assert stats.method_sentence() in doc and 'is better than' in doc and 'induction' in doc   # method, verdicts, data
     assert 'final_replicates=2' in doc                                    # the settings
 
