@@ -28,39 +28,44 @@ def evaluation_seed(run_seed: int, gene: AttentionGene|str, replicate: int = 0) 
     gid = parse_gene(gene).id
     return int(hashlib.sha256(f"{run_seed}|{gid}|{replicate}".encode()).hexdigest()[:15], 16)
 def paired_seed(run_seed: int, replicate: int = 0) -> int:
-    "The seed of replicate `replicate` of every gene under `Config.paired_seeds` (common random numbers)."
+    "The seed of replicate `replicate` of every gene under `Config.paired_seeds`."
+    # common random numbers: all genes share it
     return int(hashlib.sha256(f"{run_seed}|paired|{replicate}".encode()).hexdigest()[:15], 16)
 
 def training_seed(config: Config, gene: AttentionGene|str, replicate: int = 0) -> int:
-    "The seed of one training: shared by all genes with `config.paired_seeds`, else its own per gene."
-    return paired_seed(config.seed, replicate) if config.paired_seeds else evaluation_seed(config.seed, gene, replicate)
+    "The seed of one training: shared by all genes with `config.paired_seeds`, else the gene's own."
+    if config.paired_seeds: return paired_seed(config.seed, replicate)
+    return evaluation_seed(config.seed, gene, replicate)
 
 
 # %% ../nbs/07_train.ipynb #e6f6b50d
 _AMP_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def resolve_amp(config: Config, device: torch.device|str) -> str:
-    "What `config.amp` means on `device`: 'fp32', 'bf16' or 'fp16' ('auto' by the device's kind, never by a timing)."
+    "What `config.amp` means on `device`: 'fp32', 'bf16' or 'fp16' ('auto' by the device's kind)."
     device = torch.device(device)
     if config.amp != 'auto': return config.amp
     if device.type == 'cuda': return 'bf16' if native_bf16(device) else 'fp16'
-    return 'fp32'                          # a CPU: the same numbers on every CPU (ask for 'bf16' to trade them for speed)
+    # a CPU: the same numbers on every CPU (ask for 'bf16' to trade them for speed)
+    return 'fp32'
 
 def amp_dtype(config: Config, device: torch.device) -> torch.dtype|None:
     "The autocast dtype for `config.amp` on `device` (None: fp32)."
     return _AMP_DTYPES[resolve_amp(config, device)]
 
 def numerics(config: Config, device: torch.device|str|None = None) -> dict:
-    "A run's numerics, decided once when it starts and kept in its run folder: the autocast and the machine's offer."
+    "A run's numerics, decided once when it starts: the autocast and the machine's offer."
     device = torch.device(device or config.device)
-    out = dict(amp=resolve_amp(config, device), device=device.type, threads=config.threads or torch.get_num_threads(),
+    out = dict(amp=resolve_amp(config, device),
+               device=device.type,
+               threads=config.threads or torch.get_num_threads(),
                torch=torch.__version__)
     if device.type == 'cpu': out['cpu'] = cpu_features()
     if device.type == 'cuda': out['gpu'] = torch.cuda.get_device_name(device)
     return out
 
 def native_bf16(device) -> bool:
-    "Whether the GPU computes bf16 natively (compute capability >= 8: A100, L4, H100...). A T4 (7.5) only emulates it, slowly."
+    "Whether the GPU computes bf16 natively (compute capability >= 8), not only emulates it (a T4)."
     return torch.cuda.get_device_capability(device) >= (8, 0)
 
 @torch.inference_mode()
@@ -72,7 +77,8 @@ def evaluate(model, data, config: Config, dtype=None) -> float:
     for x, y in data.eval_batches(config.max_seq_len, config.eval_batch_size):
         with torch.autocast(dev.type, dtype=dtype) if dtype else nullcontext():
             logits = model(x)
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction='sum').double()
+        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(),
+                                 reduction='sum').double()
         n += y.numel()
     model.train()
     return (total / n).item()
@@ -81,11 +87,13 @@ def evaluate(model, data, config: Config, dtype=None) -> float:
 @functools.lru_cache(maxsize=None)
 def _cpu_fused_adamw() -> bool:
     "Whether this torch has AdamW's fused CPU kernel (torch >= 2.4)."
-    try: torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True); return True
+    try:
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
+        return True
     except (RuntimeError, ValueError): return False
 
 def adamw(params, config: Config, device: torch.device) -> torch.optim.AdamW:
-    "The training's AdamW: fused kernels on a GPU, and on a CPU on the fast path (~3x faster than the per-tensor loop there)."
+    "The training's AdamW: fused kernels on a GPU, and on a CPU on the fast path."
     fused = device.type == 'cuda' or (config.fast and device.type == 'cpu' and _cpu_fused_adamw())
     return torch.optim.AdamW(params,
                              lr=config.learning_rate,
@@ -93,36 +101,46 @@ def adamw(params, config: Config, device: torch.device) -> torch.optim.AdamW:
                              **({'fused': True} if fused else {}))
 
 def seeded_model(gene: AttentionGene, config: Config, vocab_size: int, seed: int):
-    "`gene`'s model with the initial values of a training seeded by `seed` (and torch's random numbers seeded for its dropout)."
+    "`gene`'s model with the initial values of a training seeded by `seed` (and its dropout's)."
     torch.manual_seed(seed)
     model = build_model(gene, config, vocab_size, fast=config.fast)
-    if config.paired_seeds: init_paired(model, seed); torch.manual_seed(seed)   # same start and dropout stream for every gene
+    if config.paired_seeds:
+        # the same start and dropout stream for every gene
+        init_paired(model, seed)
+        torch.manual_seed(seed)
     return model
 
 def chunked_loss(config: Config, device: torch.device) -> bool:
-    "Whether the loss is made a chunk of rows at a time (fused_loss): on a CPU's fast path, not under torch.compile."
+    "Whether the loss is made a chunk of rows at a time (fused_loss): a CPU's uncompiled fast path."
     return config.fast and not config.compile and device.type == 'cpu'
 
 
 # %% ../nbs/07_train.ipynb #40c86b0d
 class Single:
-    "One `EvoTransformer` as a trainee of one model: `fit`'s interface around the model's own forward."
+    "One `EvoTransformer` as a trainee of one model: `fit`'s interface around its own forward."
     def __init__(self, model, config: Config):
         self.model = model
         self.fwd = torch.compile(model) if config.compile else model
     def parameters(self): return self.model.parameters()
-    def train(self): self.model.train(); return self
+    def train(self):
+        self.model.train()
+        return self
     def export(self, j: int, model=None): return self.model
-    def zero_inactive_(self, active): pass                     # one model: the loop ends when it does
+    # one model: the loop ends when it does
+    def zero_inactive_(self, active): pass
     def clip_grad_norms_(self, max_norm: float, active=None) -> torch.Tensor:
         return torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)[None]
 
     def losses(self, x: torch.Tensor, y: torch.Tensor, chunked: bool) -> torch.Tensor:
-        "The model's mean loss, (1,), for token ids (1, B, T); with a training-only term (e.g. load balance)."
+        "The model's mean loss, (1,), for token ids (1, B, T), with any training-only term."
+        # the training-only term: e.g. a load balance
         x, y, m = x[0], y[0], self.model
-        if chunked: loss = linear_cross_entropy(final_hidden(m, x).flatten(0, 1), m.head.weight, y.flatten())
+        if chunked:
+            loss = linear_cross_entropy(final_hidden(m, x).flatten(0, 1), m.head.weight,
+                                        y.flatten())
         else: loss = F.cross_entropy(self.fwd(x).flatten(0, 1).float(), y.flatten())
-        if (extra := m.extra_loss() if hasattr(m, 'extra_loss') else None) is not None: loss = loss + extra
+        extra = m.extra_loss() if hasattr(m, 'extra_loss') else None
+        if extra is not None: loss = loss + extra
         return loss[None]
 
 
@@ -131,9 +149,9 @@ class Single:
 class Job:
     "One training inside `fit`: what it trains, its seed, and its hooks."
     gene: AttentionGene|LayerGenes
-    seed: int                           # its batches' generator (and, before `fit`, its initial values)
+    seed: int                           # its batches' generator (before `fit`: its initial values)
     replicate: int = 0
-    model: object = None                # its own model: what a population exports into and evaluates
+    model: object = None                # its own model: what a population exports into, evaluated
     should_stop: Callable|None = None   # f(step, loss) -> True to stop early (hurdles)
     on_log: Callable|None = None        # f(step, loss) at every loss read
     on_trained: Callable|None = None    # f(model, metrics) once evaluated (e.g. keep its weights)
@@ -146,8 +164,8 @@ def training_record(job: Job, *,
                     step: int,                 # steps done
                     tokens: int,               # training tokens seen
                     curve: list,               # [(step, mean loss of the interval)]
-                    times: tuple,              # perf_counter at the start, the first loss read, the end of training
-                    tokens_first: int,         # tokens at the first loss read (the warm-up step excluded from speed)
+                    times: tuple,              # perf_counter: start, first loss read, end
+                    tokens_first: int,         # tokens at the first loss read (warm-up: not timed)
                     device: torch.device,
                     dtype,
                    ) -> dict:
@@ -155,9 +173,11 @@ def training_record(job: Job, *,
     t_start, t_first, t_train = times
     ppl = math.exp(val_loss) if status != 'diverged' and val_loss < 700 else float('inf')
     timed = tokens - tokens_first if t_first else 0
-    return dict(gene=job.gene.id, perplexity=ppl, val_loss=val_loss, train_loss=train_loss, steps=step, tokens=tokens,
-                loss_curve=curve, seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
-                tokens_per_sec=timed / (t_train - t_first) if timed and t_train > t_first else float('nan'),
+    return dict(gene=job.gene.id, perplexity=ppl, val_loss=val_loss, train_loss=train_loss,
+                steps=step, tokens=tokens, loss_curve=curve,
+                seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
+                tokens_per_sec=(timed / (t_train - t_first) if timed and t_train > t_first
+                                else float('nan')),
                 params=job.params['total'], non_embedding_params=job.params['non_embedding'],
                 seed=job.seed, replicate=job.replicate, status=status, device=str(device),
                 amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
@@ -165,7 +185,8 @@ def training_record(job: Job, *,
 
 # %% ../nbs/07_train.ipynb #ab94a4a5
 def _batches(data, config: Config, gens: dict, row: list) -> tuple:
-    "Each model's batch, (M, B, T) twice: model j reads the batch of generator `row[j]` (one batch for all with paired seeds)."
+    "Each model's batch, (M, B, T) twice: model j reads the batch of generator `row[j]`."
+    # with paired seeds one batch for all
     batches = [data.get_batch(config.batch_size, config.max_seq_len, g) for g in gens.values()]
     if len(batches) == 1: return tuple(t.expand(len(row), *t.shape) for t in batches[0])
     return tuple(torch.stack([batches[r][k] for r in row]) for k in (0, 1))
@@ -177,7 +198,8 @@ def _bar(progress: bool, steps: int, desc: str):
 
 @contextmanager
 def torch_threads(n: int|None):
-    "Run the block with `n` torch threads (None: as it is), then restore: a CPU's results depend on its thread count."
+    "Run the block with `n` torch threads (None: as it is), then restore the count."
+    # a CPU's results depend on its thread count
     before = torch.get_num_threads()
     if n: torch.set_num_threads(n)
     try: yield
@@ -192,16 +214,31 @@ def fit(trainee,                       # `Single` or a `Population`: M models
         steps: int|None = None,        # default: config.train_steps
         progress: bool = False,        # a tqdm bar over the steps
         desc: str = 'training',        # the bar's label
-        on_result=None,                # f(j, metrics) as training j ends (stopped ones before the others)
+        on_result=None,                # f(j, metrics) as training j ends (stopped ones first)
         t_start: float|None = None,    # perf_counter when the training began (default: now)
        ) -> list[dict]:
-    "Train the M models of `trainee` on `data` and evaluate each: the training loop, for one model or many."
-    with torch_threads(config.threads): return _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
+    "Train the M models of `trainee` on `data` and evaluate each: the loop, for one model or many."
+    with torch_threads(config.threads):
+        return _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
 
+def _finish(trainee, jobs: list[Job], j: int, status: list, config: Config, data, dtype,
+            **record) -> dict:
+    "Evaluate model `j` as its training ends and return its metrics (`training_record`)."
+    model = trainee.export(j, jobs[j].model)
+    val_loss = float('inf') if status[j] == 'diverged' else evaluate(model, data, config, dtype)
+    if not math.isfinite(val_loss): status[j] = 'diverged'
+    m = training_record(jobs[j], status=status[j], val_loss=val_loss, dtype=dtype, **record)
+    if len(jobs) > 1: m['together'] = len(jobs)
+    if jobs[j].on_trained is not None: jobs[j].on_trained(model, m)
+    return m
+
+
+# %% ../nbs/07_train.ipynb #7d4e9b04
 def _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start) -> list[dict]:
     device, M = torch.device(config.device), len(jobs)
     steps, t_start = config.train_steps if steps is None else steps, t_start or time.perf_counter()
-    gens = {s: torch.Generator(device=device).manual_seed(s) for s in dict.fromkeys(j.seed for j in jobs)}
+    gens = {s: torch.Generator(device=device).manual_seed(s)
+            for s in dict.fromkeys(j.seed for j in jobs)}
     row = [list(gens).index(j.seed) for j in jobs]           # which batch each model reads
     opt, dtype = adamw(trainee.parameters(), config, device), amp_dtype(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -210,16 +247,12 @@ def _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
     results, curves, status = [None] * M, [[] for _ in range(M)], ['ok'] * M
     loss_sum, n_sum, tokens, t_first, tokens_first = torch.zeros(M, device=device), 0, 0, None, 0
     def finish(j, step, loss_val, t_train):
-        live.discard(j); active[j] = False
-        model = trainee.export(j, jobs[j].model)
-        val_loss = float('inf') if status[j] == 'diverged' else evaluate(model, data, config, dtype)
-        if not math.isfinite(val_loss): status[j] = 'diverged'
-        m = training_record(jobs[j], status=status[j], val_loss=val_loss, train_loss=loss_val, step=step, tokens=tokens,
-                            curve=curves[j], times=(t_start, t_first, t_train), tokens_first=tokens_first,
-                            device=device, dtype=dtype)
-        if M > 1: m['together'] = M
-        if jobs[j].on_trained is not None: jobs[j].on_trained(model, m)
-        results[j] = m
+        live.discard(j)
+        active[j] = False
+        results[j] = m = _finish(trainee, jobs, j, status, config, data, dtype,
+                                 train_loss=loss_val, step=step, tokens=tokens, curve=curves[j],
+                                 times=(t_start, t_first, t_train), tokens_first=tokens_first,
+                                 device=device)
         if on_result is not None: on_result(j, m)
     bar = _bar(progress, steps, desc)
     trainee.train()
@@ -227,21 +260,25 @@ def _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
         x, y = _batches(data, config, gens, row)             # (M, B, T)
         with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
             losses = trainee.losses(x, y, chunked)           # (M,)
-        loss = torch.where(active, losses.float(), 0.).sum()  # one backward for all; each model's gradient is its own
+        # one backward for all; each model's gradient is its own
+        loss = torch.where(active, losses.float(), 0.).sum()
         scaler.scale(loss).backward()
         if len(live) < M: trainee.zero_inactive_(active)
         scaler.unscale_(opt)
         trainee.clip_grad_norms_(config.grad_clip, None if len(live) == M else active)
-        scaler.step(opt); scaler.update()
+        scaler.step(opt)
+        scaler.update()
         opt.zero_grad(set_to_none=True)
         tokens += y[0].numel()
-        loss_sum += losses.detach().float(); n_sum += 1
+        loss_sum += losses.detach().float()
+        n_sum += 1
         if step == 1 or step % config.log_interval == 0 or step == steps:
             vals = [v / n_sum for v in loss_sum.tolist()]    # the only host sync
             loss_sum.zero_(); n_sum = 0
             if step == 1: t_first, tokens_first = time.perf_counter(), tokens
             if bar is not None: bar.update(step - bar.n); bar.set_postfix(loss=f"{min(vals):.3f}")
-            now = time.perf_counter()                        # the end of training for those that end here
+            # the end of training for those that end here
+            now = time.perf_counter()
             for j in sorted(live):
                 job, v = jobs[j], vals[j]
                 curves[j].append((step, v))
@@ -261,20 +298,24 @@ def train_and_evaluate(gene: AttentionGene|str, config: Config, data,
                        replicate: int = 0,
                        steps: int|None = None,     # default: config.train_steps
                        progress: bool = False,     # a tqdm bar over the steps
-                       should_stop=None,           # optional f(step, loss) -> True to stop early (hurdles)
-                       on_log=None,                # optional f(step, loss) at every loss read (live progress)
-                       init=None,                  # optional f(model) before training (e.g. inherited weights)
-                       on_trained=None,            # optional f(model, metrics) once evaluated (e.g. keep the weights)
+                       should_stop=None,           # f(step, loss) -> True to stop early (hurdles)
+                       on_log=None,                # f(step, loss) at every loss read (progress)
+                       init=None,                  # f(model) before training (inherited weights)
+                       on_trained=None,            # f(model, metrics) once evaluated (keep weights)
                       ) -> dict:
-    "Train `gene`'s model on `data` and return its metrics (perplexity, loss, steps, tokens, seconds, ...)."
+    "Train `gene`'s model on `data` and return its metrics (perplexity, loss, steps, tokens, ...)."
     gene = parse_gene(gene)
     seed = training_seed(config, gene, replicate) if seed is None else seed
     device = torch.device(config.device)
-    data = data.to(device); data.check_seq_len(config.max_seq_len)
-    check_memory(config, gene, data.vocab_size, device)              # refuse what cannot fit, before allocating
+    data = data.to(device)
+    data.check_seq_len(config.max_seq_len)
+    # refuse what cannot fit, before allocating
+    check_memory(config, gene, data.vocab_size, device)
     t_start = time.perf_counter()
     model = seeded_model(gene, config, data.vocab_size, seed).to(device)
     if init is not None: init(model)
     job = Job(gene, seed, replicate, model, should_stop, on_log, on_trained, count_params(model))
-    return fit(Single(model, config), [job], config, data, steps=steps, progress=progress, desc=gene.id, t_start=t_start)[0]
+    single = Single(model, config)
+    return fit(single, [job], config, data, steps=steps, progress=progress, desc=gene.id,
+               t_start=t_start)[0]
 
