@@ -197,12 +197,11 @@ class GroupAttention(nn.Module):
                 return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal_bias(b, T), scale=1.0, dropout_p=p)
             y = attend(qd * tau, kd, v, sink, bias, self.p[0]) if same_p else self._per_model(attend, qd * tau, kd, v, sink, bias)
         else:
-            scores = getattr(self.similarity, 'causal_scores', self.similarity)   # as EvoAttention: may skip the masked keys
-            if not pos.rotates: s = scores(q, k)
+            if not pos.rotates: s = self.similarity(q, k)
             elif type(self.similarity).as_dot is not Similarity.as_dot:
                 qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
                 s = qd @ kd.transpose(-2, -1)
-            else: s = scores(*pos.rotate(q, k))
+            else: s = self.similarity(*pos.rotate(q, k))
             s = s * tau                                            # (B, G·H, T, T)
             if bias is not None: s = s + bias
             w = self.normalize(s.masked_fill(_future_mask(T, x.device), float('-inf')))
