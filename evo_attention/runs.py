@@ -154,7 +154,9 @@ def lock(self: RunFolder):
     try:
         self.write_json('lock.json', _holder())
         yield self
-    finally: lk.release()
+    finally:
+        self.file('lock.json').unlink(missing_ok=True)    # a finished search leaves no holder behind
+        lk.release()
 
 # %% ../nbs/08_runs.ipynb #8bcfa992
 @patch
