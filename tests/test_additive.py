@@ -2,7 +2,7 @@
 from contextlib import nullcontext
 from unittest import mock
 import torch
-from evo_attention import options
+from evo_attention import similarities
 from evo_attention.additive import additive_scores_reference
 from evo_attention.config import preset_config
 from evo_attention.data import synthetic_task
@@ -17,7 +17,7 @@ def _train(threads: int, plain: bool = False, steps: int = 150) -> float:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with mock.patch.object(options, 'additive_scores', additive_scores_reference) if plain else nullcontext():
+        with mock.patch.object(similarities, "additive_scores", additive_scores_reference) if plain else nullcontext():
             return train_and_evaluate(GENE, cfg, data, seed=0, steps=steps)['perplexity']
     finally: torch.set_num_threads(before)
 
