@@ -121,10 +121,14 @@ def test_options_lists_every_registered_option():
     lines = text.splitlines()
     regs = {id(v): v for v in vars(options).values() if isinstance(v, options.Registry)}.values()
     assert {r.component for r in regs} >= {'similarity', 'normalization', 'gating', 'temperature'}
+    sections, current = {}, None                      # option lines under each component's header
+    for l in lines:
+        if l and not l.startswith(' '): current = l.split(' (')[0]
+        elif current: sections.setdefault(current, []).append(l)
     for reg in regs:
         assert any(l.startswith(f'{reg.component} (') for l in lines)
-        for name in reg.names():
-            line = next(l for l in lines if l[4:].split(' ')[0] == name)
+        for name in reg.names():                      # a name may be an option of two components (learned)
+            line = next(l for l in sections[reg.component] if l[4:].split(' ')[0] == name)
             assert (line[2] == '*') == (name in SearchSpace().options(reg.component)), line
             doc = inspect.getdoc(reg[name])
             if doc: assert doc.splitlines()[0] in line
