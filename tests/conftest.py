@@ -50,3 +50,16 @@ def fast_matches_reference(gene, x, **attn_kw):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: takes more than ~10 s on a CPU (still run by tools/test.sh)')
+
+# The attention components' registries, the original's options, and the built-in options added since
+# (shared by the option, normalization and attention tests)
+from evo_attention import options
+from evo_attention.gene import ORIGINAL_OPTIONS
+REGISTRIES = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
+              'gating': options.GATINGS, 'temperature': options.TEMPERATURES}
+# the original's options (its top-k 'sparsemax' too), and the built-in options added since
+ORIGINAL = {c: ORIGINAL_OPTIONS[c] + ['topk_softmax'] * (c == 'normalization') for c in REGISTRIES}
+NEW = {c: [n for n in reg if n not in ORIGINAL[c] and reg[n].__module__.startswith('evo_attention.')]
+       for c, reg in REGISTRIES.items()}
+NEW_OPTIONS = [(c, n) for c, names in NEW.items() for n in names]
+NEW_NORMS = NEW['normalization']

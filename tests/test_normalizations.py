@@ -12,14 +12,7 @@ from evo_attention.gene import ORIGINAL_OPTIONS
 from evo_attention.normalizations import make_normalization
 from evo_attention.train import train_and_evaluate
 
-REGISTRIES = {'similarity': options.SIMILARITIES, 'normalization': options.NORMALIZATIONS,
-              'gating': options.GATINGS, 'temperature': options.TEMPERATURES}
-# the original's options (its top-k 'sparsemax' too), and the built-in options added since
-ORIGINAL = {c: ORIGINAL_OPTIONS[c] + ['topk_softmax'] * (c == 'normalization') for c in REGISTRIES}
-NEW = {c: [n for n in reg if n not in ORIGINAL[c] and reg[n].__module__.startswith('evo_attention.')]
-       for c, reg in REGISTRIES.items()}
-NEW_OPTIONS = [(c, n) for c, names in NEW.items() for n in names]
-NEW_NORMS = NEW['normalization']
+from conftest import NEW, NEW_NORMS, NEW_OPTIONS, ORIGINAL, REGISTRIES
 
 pytestmark = pytest.mark.usefixtures('one_thread')   # tiny tensors: one torch thread (conftest)
 
