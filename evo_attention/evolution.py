@@ -121,7 +121,8 @@ def _settings(self: Evolution) -> dict:
 def _settle_numerics(self: Evolution, fresh: bool):
     "The run's numerics: decided now for a new search, else those its folder recorded (an older one records them now)."
     now = numerics(self.config)
-    saved = None if fresh else self.run_dir.read_json('config.json').get('numerics')
+    conf = None if fresh else self.run_dir.read_json('config.json')
+    saved = conf and conf.get('numerics')
     if saved is None: self.numerics = now
     elif saved.get('device') == now['device']: self.numerics = saved
     else:
@@ -130,7 +131,7 @@ def _settle_numerics(self: Evolution, fresh: bool):
                       f"amp={saved.get('amp')} and goes on on {now['device']} with amp={now['amp']}: "
                       f"later trainings use other numerics", stacklevel=4)
     if not fresh and saved is None:
-        self.run_dir.write_json('config.json', {**self.run_dir.read_json('config.json'), 'numerics': self.numerics})
+        self.run_dir.write_json('config.json', {**conf, 'numerics': self.numerics})
     self.training_config = dataclasses.replace(self.config,
                                                amp=self.numerics['amp'],
                                                threads=self.numerics.get('threads'))
