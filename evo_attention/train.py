@@ -69,19 +69,25 @@ def native_bf16(device) -> bool:
     return torch.cuda.get_device_capability(device) >= (8, 0)
 
 @torch.inference_mode()
-def evaluate(model, data, config: Config, dtype=None) -> float:
-    "Mean next-token NLL (nats) over the whole validation split."
+def evaluate(model, data, config: Config, dtype=None) -> tuple[float, float|None]:
+    """Mean next-token NLL (nats) over the whole validation split, and the accuracy on its answer
+    positions where the data marks them (`data.answers`), else None."""
     model.eval()
     dev = next(model.parameters()).device
     total, n = torch.zeros((), device=dev, dtype=torch.float64), 0
+    answers = getattr(data, 'answers', None)    # (m, T) bool over the validation rows' targets
+    masks = None if answers is None else iter(answers.split(config.eval_batch_size))
+    hits = torch.zeros((), device=dev, dtype=torch.long)
     for x, y in data.eval_batches(config.max_seq_len, config.eval_batch_size):
         with torch.autocast(dev.type, dtype=dtype) if dtype else nullcontext():
             logits = model(x)
         total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(),
                                  reduction='sum').double()
         n += y.numel()
+        if masks is not None: hits += (logits.argmax(-1) == y)[next(masks)].sum()
     model.train()
-    return (total / n).item()
+    accuracy = None if answers is None else hits.item() / max(1, int(answers.sum()))
+    return (total / n).item(), accuracy
 
 # %% ../nbs/07_train.ipynb #66676cee
 @functools.lru_cache(maxsize=None)
@@ -168,19 +174,22 @@ def training_record(job: Job, *,
                     tokens_first: int,         # tokens at the first loss read (warm-up: not timed)
                     device: torch.device,
                     dtype,
+                    answer_accuracy: float|None = None,   # on the data's answer positions
                    ) -> dict:
     "What one training returns: the one place its metrics record is built."
     t_start, t_first, t_train = times
     ppl = math.exp(val_loss) if status != 'diverged' and val_loss < 700 else float('inf')
     timed = tokens - tokens_first if t_first else 0
-    return dict(gene=job.gene.id, perplexity=ppl, val_loss=val_loss, train_loss=train_loss,
-                steps=step, tokens=tokens, loss_curve=curve,
-                seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
-                tokens_per_sec=(timed / (t_train - t_first) if timed and t_train > t_first
-                                else float('nan')),
-                params=job.params['total'], non_embedding_params=job.params['non_embedding'],
-                seed=job.seed, replicate=job.replicate, status=status, device=str(device),
-                amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
+    m = dict(gene=job.gene.id, perplexity=ppl, val_loss=val_loss, train_loss=train_loss,
+             steps=step, tokens=tokens, loss_curve=curve,
+             seconds=time.perf_counter() - t_start, train_seconds=t_train - t_start,
+             tokens_per_sec=(timed / (t_train - t_first) if timed and t_train > t_first
+                             else float('nan')),
+             params=job.params['total'], non_embedding_params=job.params['non_embedding'],
+             seed=job.seed, replicate=job.replicate, status=status, device=str(device),
+             amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
+    if answer_accuracy is not None: m['answer_accuracy'] = answer_accuracy
+    return m
 
 
 # %% ../nbs/07_train.ipynb #ab94a4a5
@@ -225,9 +234,11 @@ def _finish(trainee, jobs: list[Job], j: int, status: list, config: Config, data
             **record) -> dict:
     "Evaluate model `j` as its training ends and return its metrics (`training_record`)."
     model = trainee.export(j, jobs[j].model)
-    val_loss = float('inf') if status[j] == 'diverged' else evaluate(model, data, config, dtype)
+    val_loss, accuracy = ((float('inf'), None) if status[j] == 'diverged'
+                          else evaluate(model, data, config, dtype))
     if not math.isfinite(val_loss): status[j] = 'diverged'
-    m = training_record(jobs[j], status=status[j], val_loss=val_loss, dtype=dtype, **record)
+    m = training_record(jobs[j], status=status[j], val_loss=val_loss, dtype=dtype,
+                        answer_accuracy=accuracy, **record)
     if len(jobs) > 1: m['together'] = len(jobs)
     if jobs[j].on_trained is not None: jobs[j].on_trained(model, m)
     return m
