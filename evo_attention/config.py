@@ -59,6 +59,9 @@ class Config:
     hurdle_ratio: float = 2.0      # loss_ratio: stop above this times the best loss seen there
     hurdle_quantile: float = 0.5   # pdh: stop above this quantile of earlier losses there
     hurdle_min_history: int = 3    # earlier trainings needed before a hurdle applies
+    probe_screen: str = 'none'     # a probe a gene must pass before its text training ('none': off)
+    probe_screen_threshold: float = 0.5   # the answer accuracy it must reach on that probe
+    probe_screen_steps: int = 200  # its training steps on the probe
     workers: int = 1               # evaluations at once (processes sharing a GPU; Ray: per GPU)
     # trustworthy conclusions (see finalists)
     paired_seeds: bool = True      # replicate r of every gene shares data order and initial values
@@ -85,7 +88,8 @@ _AMP = ('auto', 'fp32', 'fp16', 'bf16')
 _HURDLES = ('none', 'loss_ratio', 'pdh')
 _EXECUTORS = ('local', 'ray')
 _POSITIVE = ('max_seq_len', 'd_model', 'n_heads', 'n_layers', 'batch_size', 'eval_batch_size',
-             'train_steps', 'n_generations', 'log_interval', 'replicates', 'hurdle_step', 'workers')
+             'train_steps', 'n_generations', 'log_interval', 'replicates', 'hurdle_step', 'workers',
+             'probe_screen_steps')
 _FLAGS = ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline', 'together',
           'per_layer', 'inherit_weights')
 
@@ -122,6 +126,11 @@ def validate(self: Config):
          f"hurdle_quantile must be in [0, 1], got {self.hurdle_quantile!r}")
     need(isinstance(self.hurdle_min_history, int) and self.hurdle_min_history >= 1,
          f"hurdle_min_history must be an integer >= 1, got {self.hurdle_min_history!r}")
+    need(isinstance(self.probe_screen, str) and self.probe_screen,
+         f"probe_screen must be 'none' or a probe's name (see probes.PROBES), "
+         f"got {self.probe_screen!r}")
+    need(0 <= self.probe_screen_threshold <= 1,
+         f"probe_screen_threshold must be in [0, 1], got {self.probe_screen_threshold!r}")
     need(_is_int(self.finalists) and self.finalists >= 0,
          f"finalists must be an integer >= 0, got {self.finalists!r}")
     need(_is_int(self.final_replicates) and self.final_replicates >= 1,
