@@ -126,11 +126,6 @@ def validate(self: Config):
          f"hurdle_quantile must be in [0, 1], got {self.hurdle_quantile!r}")
     need(isinstance(self.hurdle_min_history, int) and self.hurdle_min_history >= 1,
          f"hurdle_min_history must be an integer >= 1, got {self.hurdle_min_history!r}")
-    need(isinstance(self.probe_screen, str) and self.probe_screen,
-         f"probe_screen must be 'none' or a probe's name (see probes.PROBES), "
-         f"got {self.probe_screen!r}")
-    need(0 <= self.probe_screen_threshold <= 1,
-         f"probe_screen_threshold must be in [0, 1], got {self.probe_screen_threshold!r}")
     need(_is_int(self.finalists) and self.finalists >= 0,
          f"finalists must be an integer >= 0, got {self.finalists!r}")
     need(_is_int(self.final_replicates) and self.final_replicates >= 1,
@@ -145,6 +140,12 @@ def validate(self: Config):
     for f in _FLAGS:
         v = getattr(self, f)
         need(isinstance(v, bool), f"{f} must be True or False, got {v!r}")
+    self._validate_runtime(need)
+
+# %% ../nbs/00_config.ipynb #f7214f37
+@patch
+def _validate_runtime(self: Config, need):
+    "The settings of where and how trainings run, and the probe screen (`validate`'s second half)."
     need(self.executor in _EXECUTORS,
          f"executor {self.executor!r} is not one of {', '.join(_EXECUTORS)}")
     need(self.address is None or isinstance(self.address, str),
@@ -158,6 +159,11 @@ def validate(self: Config):
     if dev.startswith('cuda') and self.executor != 'ray':   # Ray's GPUs may be on other machines
         need(torch.cuda.is_available(), f"device {dev!r} asked for, but no CUDA GPU is visible")
     self.device = dev
+    need(isinstance(self.probe_screen, str) and self.probe_screen,
+         f"probe_screen must be 'none' or a probe's name (see probes.PROBES), "
+         f"got {self.probe_screen!r}")
+    need(0 <= self.probe_screen_threshold <= 1,
+         f"probe_screen_threshold must be in [0, 1], got {self.probe_screen_threshold!r}")
 
 # %% ../nbs/00_config.ipynb #8e9901ba
 @patch
