@@ -142,7 +142,7 @@ def validate(self: Config):
         need(isinstance(v, bool), f"{f} must be True or False, got {v!r}")
     self._validate_runtime(need)
 
-# %% ../nbs/00_config.ipynb #f7214f37
+# %% ../nbs/00_config.ipynb #1c0fd4fe
 @patch
 def _validate_runtime(self: Config, need):
     "The settings of where and how trainings run, and the probe screen (`validate`'s second half)."

@@ -16,13 +16,14 @@ from .data import LMData, LoaderData
 from .train import numerics, train_and_evaluate
 from .runs import RunFolder, RunStateError, classify, data_identity, data_difference
 from .memory import check_memory, _gene_list
-from .executors import run_jobs, is_out_of_memory, failed_result
+from .executors import run_jobs, is_out_of_memory, failed_result, training_config
+from .probes import check_probe, screen_accuracy
 from .inheritance import training_hooks, takes_hooks
 from .individuals import Individual, VANILLA, rank
 from .finalists import run_finalists
 
 # %% auto #0
-__all__ = ['Evolution', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
+__all__ = ['Evolution', 'screened_result', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
 
 # %% ../nbs/09_evolution.ipynb #e1ef3fd8
 def _as_data(train_loader, eval_loader, data, config):
@@ -283,6 +284,7 @@ def train_missing(self: Evolution,
         for r in replicates:
             key = (ind.gene.id, r)
             if key not in self.cache and key not in seen: jobs.append((ind, r)); seen.add(key)
+    jobs, probed = self._screen(jobs, role)             # Config.probe_screen: before the text
     hurdle = self._hurdle() if role == 'population' else None     # finalists and knock-outs train in full
     extra = {'should_stop': hurdle} if hurdle else {}
     done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
@@ -290,12 +292,34 @@ def train_missing(self: Evolution,
              if self.config.inherit_weights else None)
     with contextlib.closing(run_jobs(self, jobs, extra, hooks)) as results:   # an error cancels the trainings in flight
         for ind, r, m in results:
+            if ind.gene.id in probed: m = {**m, 'probe_accuracy': probed[ind.gene.id]}
             self._record(ind, r, m, role)
             for i in inds:                                 # the individuals of that gene may now be complete
                 if i.gene.id == ind.gene.id and done(i): self._fill(i, replicates)
             if role == 'population': self._save_state()
     for ind in inds:
         if done(ind): self._fill(ind, replicates)
+
+# %% ../nbs/09_evolution.ipynb #18a20eb4
+def screened_result(gene, replicate: int, accuracy: float, probe: str) -> dict:
+    "The record of a gene the probe screen dropped: the worst fitness, and its probe accuracy."
+    m = {k: v for k, v in failed_result(gene, replicate, '').items() if k != 'error'}
+    return {**m, 'status': 'screened', 'probe': probe, 'probe_accuracy': accuracy}
+
+@patch
+def _screen(self: Evolution, jobs: list, role: str) -> tuple[list, dict]:
+    "The `jobs` whose gene passes the probe screen, and each screened gene's accuracy."
+    c = self.config
+    if c.probe_screen == 'none' or role != 'population': return jobs, {}
+    accuracy, kept = {}, []
+    for ind, r in jobs:
+        gid = ind.gene.id
+        if gid not in accuracy:
+            m = screen_accuracy(ind.gene, training_config(self))
+            accuracy[gid] = m['answer_accuracy'] if m['status'] != 'diverged' else 0.0
+        if accuracy[gid] >= c.probe_screen_threshold: kept.append((ind, r))
+        else: self._record(ind, r, screened_result(ind.gene, r, accuracy[gid], c.probe_screen), role)
+    return kept, accuracy
 
 # %% ../nbs/09_evolution.ipynb #c3d17e64
 @patch
@@ -322,6 +346,7 @@ def _start(self: Evolution):
     shared = c.workers if c.executor == 'local' and c.workers > 1 else 1   # worker processes share one device
     check_memory(c, [*_gene_list(self.space), VANILLA], self.data.vocab_size, c.device,   # before it starts
                  models=shared)
+    if c.probe_screen != 'none': check_probe(c.probe_screen, c.max_seq_len + 1)
     if (msg := cpu_warning(c)): warnings.warn(msg, stacklevel=3)   # e.g. a large preset after the GPU quota ran out
     if c.inherit_weights and (c.together or c.executor == 'ray'):
         where = ' (or in worker processes)' if c.workers > 1 else ''

@@ -35,7 +35,7 @@ class Individual:
     @property
     def status(self) -> str:
         s = {r['status'] for r in self.results}
-        for bad in ('failed', 'diverged', 'stopped'):
+        for bad in ('failed', 'diverged', 'screened', 'stopped'):
             if bad in s: return bad
         return 'ok' if s else 'pending'
     def plan(self) -> dict: return dict(gene=self.gene.id, generation=self.generation, parents=list(self.parents), operator=self.operator)
