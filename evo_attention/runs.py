@@ -198,7 +198,7 @@ def absurd_loss(loss, vocab_size: int) -> bool:
 
 def classify(metrics: dict, vocab_size: int) -> dict:
     "`metrics` marked `diverged` (with `diverged_at`, the step) when its loss is absurd; else unchanged."
-    if metrics.get('status') == 'failed' or 'val_loss' not in metrics: return metrics
+    if metrics.get('status') in ('failed', 'screened') or 'val_loss' not in metrics: return metrics
     if metrics.get('status') != 'diverged' and not absurd_loss(metrics['val_loss'], vocab_size): return metrics
     curve = metrics.get('loss_curve') or []
     at = next((s for s, l in curve if absurd_loss(l, vocab_size)), metrics.get('steps'))
