@@ -128,7 +128,7 @@ PROBES = {
 
 # %% ../nbs/07d_probes.ipynb #f4a7102a
 def check_probe(name: str, n: int, vocab: int = 16, params: dict|None = None) -> dict:
-    "Probe `name`'s difficulty for rows of `n` tokens; an error naming what is allowed if impossible."
+    "Probe `name`'s difficulty for rows of `n` tokens; an error naming what is allowed if not."
     params = params or {}
     if name not in PROBES:
         raise ValueError(f"probe {name!r} is not one of {', '.join(PROBES)}")
@@ -142,7 +142,7 @@ def check_probe(name: str, n: int, vocab: int = 16, params: dict|None = None) ->
     half = (vocab - q.get('noise_vocab', 0)) // 2
     need = {recall_row: (half >= 1 and sum(half ** l for l in range(1, q.get('key_len', 1) + 1))
                          >= q.get('n_keys', 4) and 0 <= q.get('frac_noise', 0) < 1,
-                         "vocab_size - noise_vocab must leave >= 2 tokens and room for n_keys keys"),
+                         "vocab_size - noise_vocab >= 2 and room for n_keys keys"),
             copy_row: (vocab >= 4 and n > 2 * q.get('n_copy', 4),
                        "vocab_size >= 4 and max_seq_len >= 2 * n_copy"),
             compression_row: (vocab >= 3 and n >= 3, "vocab_size >= 3 and max_seq_len >= 2"),

@@ -1,5 +1,6 @@
 """The probe suite: each probe is learnable where it should be and stays at chance for a model that
-cannot look at other positions; the probe screen drops genes before their text training and resumes."""
+cannot look at other positions; the probe screen drops genes before their text training and
+resumes."""
 import json, math
 import pytest
 import torch
@@ -35,7 +36,7 @@ def test_six_probes_softmax_learns_a_blind_model_stays_at_chance(self_only):
     acc = {(r['gene'], r['probe']): r for r in rows}
     for p in PROBES:
         soft, blind = acc[SOFTMAX, p], acc[BLIND, p]
-        if p == 'memorization':     # the key is the current token: no attention needed, both learn it
+        if p == 'memorization':     # the key is the current token: both learn it, no attention needed
             assert soft['accuracy'] > 0.9 and blind['accuracy'] > 0.9
             continue
         # no information moves between positions: at most chance, up to the sample's noise
@@ -56,7 +57,8 @@ RECALL_STEPS = 500
 def test_answer_accuracy_only_with_answers():
     from evo_attention.train import train_and_evaluate
     cfg = tiny(5)
-    text = train_and_evaluate(SOFTMAX, cfg, synthetic_task('induction', 16, 16, n_train=64, n_valid=8))
+    induction = synthetic_task('induction', 16, 16, n_train=64, n_valid=8)
+    text = train_and_evaluate(SOFTMAX, cfg, induction)
     assert 'answer_accuracy' not in text
     probe = train_and_evaluate(SOFTMAX, cfg, probe_data('compression', 16, n_train=64, n_valid=8))
     assert 0 <= probe['answer_accuracy'] <= 1
@@ -79,7 +81,8 @@ def test_probe_screen_drops_genes_before_text_and_resumes(tmp_path):
     assert pop and all(r['status'] == 'screened' and r['steps'] == 0 for r in pop)
     assert all(r['perplexity'] in (None, math.inf) and 0 <= r['probe_accuracy'] < 1 for r in pop)
     assert [r['status'] for r in dropped if r['role'] == 'baseline'] == ['ok']   # never screened
-    assert all(r['status'] == 'ok' and 'probe_accuracy' in r for r in kept if r['role'] == 'population')
+    assert all(r['status'] == 'ok' and 'probe_accuracy' in r
+               for r in kept if r['role'] == 'population')
     # the same gene, the same probe accuracy, screened or kept
     acc = {r['gene']: r['probe_accuracy'] for r in pop}
     assert all(acc[r['gene']] == r['probe_accuracy'] for r in kept if r['gene'] in acc)
