@@ -36,7 +36,7 @@ def test_six_probes_softmax_learns_a_blind_model_stays_at_chance(self_only):
     acc = {(r['gene'], r['probe']): r for r in rows}
     for p in PROBES:
         soft, blind = acc[SOFTMAX, p], acc[BLIND, p]
-        if p == 'memorization':     # the key is the current token: both learn it, no attention needed
+        if p == 'memorization':     # the key is the current token: both learn it
             assert soft['accuracy'] > 0.9 and blind['accuracy'] > 0.9
             continue
         # no information moves between positions: at most chance, up to the sample's noise
