@@ -1,16 +1,16 @@
 """Does a probe predict text perplexity? The probe screen measured before it is trusted.
 
 Samples `--genes` distinct genes from the default search space (seeded; the baseline gene first),
-trains each on a probe (`probes.screen_accuracy`: the search's own model, `--probe-steps` steps) and
-on WikiText-2 text (`--text-steps` steps; train = valid.txt, validation = test.txt, the offline copy),
+trains each on a probe (`probes.screen_accuracy`: the search's own model, `--probe-steps` steps)
+and on WikiText-2 text (`--text-steps` steps; train = valid.txt, validation = test.txt, offline),
 then reports Spearman's rho between probe accuracy and text perplexity with a 95% bootstrap interval
 (scipy.stats.spearmanr, scipy.stats.bootstrap over genes, paired), and what a screen at
 `--threshold` would have kept and dropped. Each gene's results are appended to `--json` as it ends,
 so an interrupted run continues where it stopped. Skips (exit 0) when the text is absent.
 
-    python benchmarks/probe_screen.py --genes 24 --threads 1                      # the `cpu` preset
+    python benchmarks/probe_screen.py --genes 24 --threads 1                 # the `cpu` preset
     python benchmarks/probe_screen.py --genes 24 --threads 1 --text-steps 150 --probe-steps 100 \
-        --d-model 64 --seq 32 --vocab 2000 --valid-tokens 40000           # ~25 min on a loaded 2-core box
+        --d-model 64 --seq 32 --vocab 2000 --valid-tokens 40000          # the reduced setting
 """
 import argparse, json, math, os, random, sys, time
 import torch
@@ -44,35 +44,44 @@ def screen(rows: list, threshold: float) -> str:
     dropped = [r for r in rows if r['accuracy'] < threshold]
     kept = [r for r in rows if r['accuracy'] >= threshold]
     best = ranked[0]['gene']
+    fate = 'kept' if best in {r['gene'] for r in kept} else 'DROPPED'
     lines = [f"screen at accuracy >= {threshold:.2f}: keeps {len(kept)}, drops {len(dropped)} of "
-             f"{len(rows)}; the text's best gene is {'kept' if best in {r['gene'] for r in kept} else 'DROPPED'}",
+             f"{len(rows)}; the text's best gene is {fate}",
              f"  text ranks dropped: {sorted(rank[r['gene']] for r in dropped)}",
              f"  of the text's best 5, dropped: {sum(rank[r['gene']] <= 5 for r in dropped)}"]
     return '\n'.join(lines)
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--data', default='/work/shared/data/wikitext-2', help='a folder with valid.txt and test.txt')
-    p.add_argument('--genes', type=int, default=24); p.add_argument('--seed', type=int, default=0)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', default='/work/shared/data/wikitext-2',
+                   help='a folder with valid.txt and test.txt')
+    p.add_argument('--genes', type=int, default=24)
+    p.add_argument('--seed', type=int, default=0)
     p.add_argument('--probe', default='in_context_recall', choices=list(PROBES))
-    p.add_argument('--probe-steps', type=int, default=200); p.add_argument('--text-steps', type=int, default=None)
-    p.add_argument('--d-model', type=int, default=None); p.add_argument('--seq', type=int, default=None)
-    p.add_argument('--vocab', type=int, default=None, help='word vocabulary (default: the preset\'s 10000)')
-    p.add_argument('--valid-tokens', type=int, default=None, help='score only the first N tokens of test.txt')
+    p.add_argument('--probe-steps', type=int, default=200)
+    p.add_argument('--text-steps', type=int, default=None, help="default: the preset's 300")
+    p.add_argument('--d-model', type=int, default=None)
+    p.add_argument('--seq', type=int, default=None)
+    p.add_argument('--vocab', type=int, default=None, help="word vocabulary (default: 10000)")
+    p.add_argument('--valid-tokens', type=int, default=None,
+                   help='score only the first N tokens of test.txt')
     p.add_argument('--threshold', type=float, nargs='+', default=[0.2, 0.3])
-    p.add_argument('--threads', type=int, default=1); p.add_argument('--json', default='probe_screen.jsonl')
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--json', default='probe_screen.jsonl')
     a = p.parse_args()
     if not all(os.path.isfile(os.path.join(a.data, f)) for f in ('valid.txt', 'test.txt')):
         print(f"skipped: no WikiText-2 copy at {a.data} (valid.txt and test.txt)"); return
     torch.set_num_threads(a.threads)
-    over = {k: v for k, v in dict(train_steps=a.text_steps, d_model=a.d_model, max_seq_len=a.seq,
-                                    vocab_size=a.vocab).items() if v}
+    over = dict(train_steps=a.text_steps, d_model=a.d_model, max_seq_len=a.seq, vocab_size=a.vocab)
+    over = {k: v for k, v in over.items() if v}
     cfg = preset_config('cpu', device='cpu', threads=a.threads, probe_screen=a.probe,
                         probe_screen_steps=a.probe_steps, **over)
-    print(f"settings: cpu preset with {over or 'nothing changed'}; probe {a.probe}, {a.probe_steps} steps; "
-          f"{a.genes} genes; {a.threads} thread(s); validation tokens: {a.valid_tokens or 'all'}", flush=True)
-    text = load_text(train=os.path.join(a.data, 'valid.txt'), valid=os.path.join(a.data, 'test.txt'),
-                     vocab_size=cfg.vocab_size)
+    print(f"settings: cpu preset with {over or 'nothing changed'}; probe {a.probe}, "
+          f"{a.probe_steps} steps; {a.genes} genes; {a.threads} thread(s); "
+          f"validation tokens: {a.valid_tokens or 'all'}", flush=True)
+    text = load_text(train=os.path.join(a.data, 'valid.txt'),
+                     valid=os.path.join(a.data, 'test.txt'), vocab_size=cfg.vocab_size)
     if a.valid_tokens: text.valid = text.valid[:a.valid_tokens]
     done = {}
     if os.path.exists(a.json):
@@ -87,16 +96,18 @@ def main():
                  probe_seconds=probe['seconds'], text_seconds=prose['seconds'])
         done[g.id] = r
         with open(a.json, 'a') as f: f.write(json.dumps(r) + '\n')
-        print(f"{r['accuracy']:.3f} {r['perplexity']:8.1f}  {time.perf_counter() - t:5.0f} s  {g.id}", flush=True)
+        took = time.perf_counter() - t
+        print(f"{r['accuracy']:.3f} {r['perplexity']:8.1f}  {took:5.0f} s  {g.id}", flush=True)
     rows = [done[g.id] for g in genes(a.genes, a.seed)]
     ok = [r for r in rows if math.isfinite(r['perplexity'])]
     rho, lo, hi = spearman([r['accuracy'] for r in ok], [r['perplexity'] for r in ok])
     print(f"\n{len(ok)} genes: Spearman rho(probe accuracy, text perplexity) = {rho:+.2f} "
-          f"[{lo:+.2f}, {hi:+.2f}] (95% paired bootstrap BCa, 2000 resamples; negative: the probe's "
-          f"better genes are the text's better genes)")
-    print(f"probe accuracy: min {min(r['accuracy'] for r in ok):.3f}, "
-          f"median {sorted(r['accuracy'] for r in ok)[len(ok) // 2]:.3f}, max {max(r['accuracy'] for r in ok):.3f}; "
-          f"chance {PROBES[a.probe].chance(16, **PROBES[a.probe].params):.3f}")
+          f"[{lo:+.2f}, {hi:+.2f}] (95% paired bootstrap BCa, 2000 resamples; negative: the "
+          f"probe's better genes are the text's better genes)")
+    accs = sorted(r['accuracy'] for r in ok)
+    chance = PROBES[a.probe].chance(16, **PROBES[a.probe].params)
+    print(f"probe accuracy: min {accs[0]:.3f}, median {accs[len(accs) // 2]:.3f}, "
+          f"max {accs[-1]:.3f}; chance {chance:.3f}")
     for th in a.threshold: print(screen(ok, th))
 
 if __name__ == '__main__': main()

@@ -31,7 +31,7 @@ def tiny(steps: int, T: int = 16, lr: float = 1e-2) -> Config:
 
 @pytest.mark.slow
 def test_six_probes_softmax_learns_a_blind_model_stays_at_chance(self_only):
-    rows = probe_profile([SOFTMAX, BLIND], tiny(300), n_train=1024, n_valid=128)
+    rows = probe_profile([SOFTMAX, BLIND], tiny(300, lr=3e-3), n_train=1024, n_valid=128)
     print(probe_table(rows))
     acc = {(r['gene'], r['probe']): r for r in rows}
     for p in PROBES:
