@@ -49,10 +49,8 @@ def test_softmax_reaches_high_accuracy_on_recall_with_enough_steps():
     data = probe_data('in_context_recall', max_seq_len=32, vocab_size=8, n_keys=2, n_train=1024,
                       n_valid=128)
     from evo_attention.train import train_and_evaluate
-    r = train_and_evaluate(SOFTMAX, tiny(RECALL_STEPS, T=32), data)
-    assert r['answer_accuracy'] > 0.9, r['answer_accuracy']
-
-RECALL_STEPS = 500
+    r = train_and_evaluate(SOFTMAX, tiny(600, T=32, lr=3e-3), data)
+    assert r['answer_accuracy'] > 0.9, r['answer_accuracy']    # chance: 0.25
 
 def test_answer_accuracy_only_with_answers():
     from evo_attention.train import train_and_evaluate
@@ -71,6 +69,7 @@ SCREEN = dict(vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, n_layers=1, 
 def history(run_dir) -> list[dict]:
     return [json.loads(l) for l in (run_dir / 'history.jsonl').read_text().splitlines()]
 
+@pytest.mark.slow
 def test_probe_screen_drops_genes_before_text_and_resumes(tmp_path):
     data = synthetic_task('induction', 16, 16, n_train=64, n_valid=16)
     for threshold, run in ((1.0, 'all'), (0.0, 'none')):
