@@ -68,6 +68,7 @@ def main():
                    help='score only the first N tokens of test.txt')
     p.add_argument('--threshold', type=float, nargs='+', default=[0.2, 0.3])
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--device', default='cpu', help='cpu, cuda, ...')
     p.add_argument('--json', default='probe_screen.jsonl')
     a = p.parse_args()
     if not all(os.path.isfile(os.path.join(a.data, f)) for f in ('valid.txt', 'test.txt')):
@@ -75,7 +76,7 @@ def main():
     torch.set_num_threads(a.threads)
     over = dict(train_steps=a.text_steps, d_model=a.d_model, max_seq_len=a.seq, vocab_size=a.vocab)
     over = {k: v for k, v in over.items() if v}
-    cfg = preset_config('cpu', device='cpu', threads=a.threads, probe_screen=a.probe,
+    cfg = preset_config('cpu', device=a.device, threads=a.threads, probe_screen=a.probe,
                         probe_screen_steps=a.probe_steps, **over)
     print(f"settings: cpu preset with {over or 'nothing changed'}; probe {a.probe}, "
           f"{a.probe_steps} steps; {a.genes} genes; {a.threads} thread(s); "
