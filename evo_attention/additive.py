@@ -35,7 +35,8 @@ def _ratios(ea, eb, i0: int, i1: int, j1: int, work: torch.Tensor) -> torch.Tens
     "r = 1 / (1 + e^{2a_i} e^{2b_j}) for rows i0:i1 and keys :j1, written into `work`: tanh(a_i + b_j) = 1 - 2r."
     B, H, _, d = ea.shape
     r = work[:B * H * (i1 - i0) * j1 * d].view(B, H, i1 - i0, j1, d)      # (B, H, n, j1, d)
-    one = r.new_ones(())                                                   # on r's device (CUDA too)
+    # on r's device (CUDA too)
+    one = r.new_ones(())
     return torch.addcmul(one, ea[:, :, i0:i1, None], eb[:, :, None, :j1], out=r).reciprocal_()
 
 # %% ../nbs/01b_additive.ipynb #9c32184f
@@ -46,7 +47,8 @@ class AdditiveScores(torch.autograd.Function):
         (B, H, T, d), S = a.shape, b.shape[2]
         ea, eb = torch.exp(2 * a), torch.exp(2 * b)             # (B, H, T, d), (B, H, S, d)
         s = a.new_zeros(B, H, T, S)
-        work = a.new_empty(B * H * rows * S * d)                # one tile's numbers, reused by every tile
+        # one tile's numbers, reused by every tile
+        work = a.new_empty(B * H * rows * S * d)
         for i0, i1, j1 in _tiles(T, S, rows, causal):
             r = _ratios(ea, eb, i0, i1, j1, work)                # (B, H, n, j1, d)
             h = torch.add(r.new_ones(()), r, alpha=-2, out=r)    # tanh(a_i + b_j) = 1 - 2r
@@ -60,7 +62,8 @@ class AdditiveScores(torch.autograd.Function):
     def backward(ctx, g):                                       # g: (B, H, T, S)
         ea, eb, v = ctx.saved_tensors
         (B, H, T, d), S = ea.shape, eb.shape[2]
-        if ctx.causal: g = g.masked_fill(_future(T, S, g.device), 0)   # the zeroed scores pass nothing back
+        # the zeroed scores pass nothing back
+        if ctx.causal: g = g.masked_fill(_future(T, S, g.device), 0)
         da, db, gr = torch.zeros_like(ea), torch.zeros_like(eb), ea.new_zeros(B, H, 1, d)
         work = ea.new_empty(B * H * ctx.rows * S * d)
         for i0, i1, j1 in _tiles(T, S, ctx.rows, ctx.causal):
@@ -70,13 +73,17 @@ class AdditiveScores(torch.autograd.Function):
             r.addcmul_(r, r, value=-1)                           # r (1 - r) = (1 - tanh²) / 4
             da[:, :, i0:i1] = (gt.unsqueeze(3) @ r).squeeze(3)   # Σ_j g r (1 - r): (B, H, n, d)
             db[:, :, :j1] += r.mul_(gt.unsqueeze(-1)).sum(2)     # Σ_i g r (1 - r): (B, H, j1, d)
-        w = 4 * v.view(H, 1, d)                                  # d tanh(x)/dx = 1 - tanh² = 4 r (1 - r)
-        dv = g.sum((0, 2, 3)).unsqueeze(-1) - 2 * gr.sum(0).squeeze(1)       # Σ_ij g (1 - 2r): (H, d)
+        # d tanh(x)/dx = 1 - tanh² = 4 r (1 - r)
+        w = 4 * v.view(H, 1, d)
+        # Σ_ij g (1 - 2r): (H, d)
+        dv = g.sum((0, 2, 3)).unsqueeze(-1) - 2 * gr.sum(0).squeeze(1)
         return da * w, db * w, dv, None, None
 
 # %% ../nbs/01b_additive.ipynb #dc0ce8c4
-TILE_NUMBERS = 2 ** 22   # numbers in one tile (16 MiB in fp32): few tiles (each costs a dozen ops), still in a CPU's cache
-EXP_RANGE = 40.0         # |a|, |b| up to this keep e^{2a}, e^{2b} finite and normal in fp32 (a product past them: tanh = ±1)
+# numbers in one tile (16 MiB in fp32): few tiles (each costs a dozen ops), still in a CPU's cache
+TILE_NUMBERS = 2 ** 22
+# |a|, |b| up to this keep e^{2a}, e^{2b} finite and normal in fp32 (a product past them: tanh = ±1)
+EXP_RANGE = 40.0
 
 def tile_rows(B: int, H: int, T: int, S: int, d: int, tile_numbers: int = TILE_NUMBERS) -> int:
     "Query rows per tile: as many as fit in `tile_numbers` numbers (at least one, at most T)."
@@ -89,9 +96,11 @@ def additive_scores(a: torch.Tensor,      # (B, H, T, d): the queries' projectio
                     tile_numbers: int = TILE_NUMBERS,   # at most this many numbers per tile (at least one query row)
                    ) -> torch.Tensor:
     "vᵀ tanh(a_i + b_j), (B, H, T, S), in fp32 tiles: memory O(B·H·T·S) instead of O(B·H·T·S·d)."
-    if max(a.detach().abs().max(), b.detach().abs().max()) > EXP_RANGE:   # e^{2a} could overflow: the plain path
+    # e^{2a} could overflow: the plain path
+    if max(a.detach().abs().max(), b.detach().abs().max()) > EXP_RANGE:
         return additive_scores_reference(a, b, v, causal)
     rows = tile_rows(*a.shape[:3], b.shape[2], a.shape[3], tile_numbers)
-    dt = torch.promote_types(a.dtype, torch.float32)         # fp32 under 16-bit autocast too; fp64 stays fp64
+    # fp32 under 16-bit autocast too; fp64 stays fp64
+    dt = torch.promote_types(a.dtype, torch.float32)
     with torch.autocast(a.device.type, enabled=False):
         return AdditiveScores.apply(a.to(dt), b.to(dt), v.to(dt), causal, rows)

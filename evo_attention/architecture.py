@@ -35,7 +35,8 @@ def kv_heads(name: str, n_heads: int) -> int:
     "The number of key/value heads option `name` gives a layer of `n_heads` query heads."
     n = KV_HEADS[name](n_heads)
     if not (isinstance(n, int) and 1 <= n <= n_heads and n_heads % n == 0):
-        raise ValueError(f"kv_heads {name!r} gave {n!r} key/value heads for {n_heads} query heads; allowed: a divisor of {n_heads}")
+        raise ValueError(f"kv_heads {name!r} gave {n!r} key/value heads for {n_heads} query heads; "
+                         f"allowed: a divisor of {n_heads}")
     return n
 
 def expand_kv(t: torch.Tensor, n_heads: int) -> torch.Tensor:

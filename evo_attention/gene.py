@@ -44,7 +44,8 @@ def _declared(gene_cls: type, component: str) -> list|None:
         own = {n: klass.__dict__[n] for n in _CLASS_LISTS[component]
                if n in klass.__dict__ and not isinstance(klass.__dict__[n], _OptionList)}
         if len({repr(v) for v in own.values()}) > 1:
-            raise ValueError(f"{klass.__name__} sets {' and '.join(own)} to different lists; set one of them")
+            raise ValueError(f"{klass.__name__} sets {' and '.join(own)} to "
+                             f"different lists; set one of them")
         if own:
             v = next(iter(own.values()))
             return [v] if isinstance(v, str) else v
@@ -136,8 +137,10 @@ def from_id(cls: AttentionGene, s: str) -> AttentionGene:
     then `key=value` extras such as 'position=rope' in any order) or the original 4-field form."""
     parts = [p.strip() for p in str(s).split('|')]
     if len(parts) not in (4, 6) and not (len(parts) > 6 and all('=' in p for p in parts[6:])):
-        raise ValueError(f"gene id {s!r} must have 4 fields (similarity|normalization|gating|temperature), "
-                         f"6 (...|bias=true|dropout=0.1) or 6 and key=value extras (...|position=rope), got {len(parts)}")
+        raise ValueError(f"gene id {s!r} must have 4 fields "
+                         f"(similarity|normalization|gating|temperature), 6 "
+                         f"(...|bias=true|dropout=0.1) or 6 and key=value extras "
+                         f"(...|position=rope), got {len(parts)}")
     kw = dict(zip(('similarity', 'normalization', 'gating', 'temperature'), parts[:4]))
     if len(parts) >= 6:
         b, d = parts[4], parts[5]
@@ -146,12 +149,14 @@ def from_id(cls: AttentionGene, s: str) -> AttentionGene:
         try: kw['dropout'] = float(d.removeprefix('dropout=')) if d.startswith('dropout=') else None
         except ValueError: kw['dropout'] = None
         if kw['dropout'] is None:
-            raise ValueError(f"gene id {s!r}: field 6 must be dropout=<number in [0, 1)>, got {d!r}")
+            raise ValueError(f"gene id {s!r}: field 6 must be "
+                             f"dropout=<number in [0, 1)>, got {d!r}")
         kw['use_bias'] = b == 'bias=true'
     for p in parts[6:]:
         key, value = (t.strip() for t in p.split('=', 1))
         if key not in _EXTRAS:
-            raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: {', '.join(f'{k}=' for k in _EXTRAS)}")
+            raise ValueError(f"gene id {s!r}: unknown field {key!r}; allowed after the six fields: "
+                             f"{', '.join(f'{k}=' for k in _EXTRAS)}")
         if key in kw: raise ValueError(f"gene id {s!r}: {key} is given twice")
         kw[key] = value
     return cls(**kw)
@@ -186,9 +191,11 @@ def _from_original_keys(d) -> dict:
     for k, v in d.items():
         name = _ORIGINAL_KEYS.get(k, k)
         if name not in names:
-            raise ValueError(f"gene_dict key {k!r} is not one of {', '.join(allowed)} (or temperature, dropout)")
+            raise ValueError(f"gene_dict key {k!r} is not one of {', '.join(allowed)} "
+                             f"(or temperature, dropout)")
         if name in out and out[name] != v:
-            raise ValueError(f"gene_dict gives {name} twice with different values: {out[name]!r} and {v!r}")
+            raise ValueError(f"gene_dict gives {name} twice with different "
+                             f"values: {out[name]!r} and {v!r}")
         out[name] = v
     return out
 
@@ -224,16 +231,19 @@ class SearchSpace:
                 if isinstance(v, str): v = (v,)
                 v = tuple(dict.fromkeys(v))
                 if not v:
-                    raise ValueError(f"search space: {comp} needs at least one option; allowed: {', '.join(_COMPONENTS[comp])}")
+                    raise ValueError(f"search space: {comp} needs at least one option; allowed: "
+                                     f"{', '.join(_COMPONENTS[comp])}")
                 for name in v: _COMPONENTS[comp].check(name)
                 object.__setattr__(self, comp, v)
         ub = tuple(dict.fromkeys(self.use_bias))
         if not ub or any(not isinstance(b, bool) for b in ub):
-            raise ValueError(f"search space: use_bias must be a non-empty subset of (True, False), got {self.use_bias!r}")
+            raise ValueError(f"search space: use_bias must be a non-empty subset of (True, "
+                             f"False), got {self.use_bias!r}")
         object.__setattr__(self, 'use_bias', ub)
         lo, hi = self.dropout
         if not 0 <= lo <= hi < 1:
-            raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high < 1, got {self.dropout!r}")
+            raise ValueError(f"search space: dropout must be (low, high) with 0 <= low <= high "
+                             f"< 1, got {self.dropout!r}")
         # Left open, an added component (position, kv_heads, ffn, norm, window) is kept out of the instance's __dict__ (it
         # reads the class default, None), so a space that does not name it serialises (`vars`) as spaces did before it existed.
         for comp in _EXTRAS:
@@ -268,7 +278,8 @@ def options(self: SearchSpace, component: str) -> list:
         v = getattr(self, component)
         return list(v) if v is not None else _COMPONENTS[component].searchable()
     if component == 'use_bias': return list(self.use_bias)
-    raise ValueError(f"component {component!r} is not one of {', '.join([*_COMPONENTS, 'use_bias'])}")
+    raise ValueError(f"component {component!r} is not one of "
+                     f"{', '.join([*_COMPONENTS, 'use_bias'])}")
 
 @patch
 def _draw(self: SearchSpace, field: str, rng: random.Random):

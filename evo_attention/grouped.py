@@ -104,7 +104,8 @@ def _adopt(new: nn.Module, olds: list, a: int, prefix: str, slots: list, skip: t
         grows = lambda i: S[i] == G * s[i] and S[:i] == s[:i] and S[i + 1:] == s[i + 1:]
         d = next((i for i in range(len(s)) if grows(i)), None) if len(S) == len(s) else None
         if d is None:
-            raise Ungroupable(f"{type(new).__name__}.{name} of shape {tuple(s)} has no dim that grows with the number of heads")
+            raise Ungroupable(f"{type(new).__name__}.{name} of shape {tuple(s)} has no dim that "
+                              f"grows with the number of heads")
         owner, _, pname = name.rpartition('.')
         P = nn.Parameter(torch.cat(ps, d))
         setattr(new.get_submodule(owner) if owner else new, pname, P)

@@ -12,7 +12,8 @@ from .gene import AttentionGene
 __all__ = ['VANILLA', 'Individual', 'rank']
 
 # %% ../nbs/08b_individuals.ipynb #c41d4da0
-VANILLA = AttentionGene()   # dot|softmax|none|fixed|bias=true|dropout=0.1: the standard transformer's attention
+# dot|softmax|none|fixed|bias=true|dropout=0.1: the standard transformer's attention
+VANILLA = AttentionGene()
 
 @dataclass
 class Individual:
@@ -21,7 +22,8 @@ class Individual:
     generation: int = 0                  # generation it was created in
     parents: tuple = ()                  # parent gene ids
     operator: str = 'random'             # random | crossover | copy, '+mutation' when mutated
-    perplexity: float|None = None        # mean validation perplexity over replicates (inf: diverged)
+    # mean validation perplexity over replicates (inf: diverged)
+    perplexity: float|None = None
     results: list = field(default_factory=list)  # per-replicate metrics
 
     @property

@@ -23,15 +23,18 @@ def weights_file(run_dir, gene, replicate: int = 0) -> Path:
 
 def save_weights(path, model: torch.nn.Module) -> bool:
     "Write `model`'s parameters to `path` atomically (`torch.save`); False, and nothing written, when one is not finite."
-    state = {n: p.detach().to('cpu', copy=True) for n, p in model.named_parameters()}   # a tied weight once, under its first name
-    if not all(bool(torch.isfinite(t).all()) for t in state.values()): return False     # a diverged training: nothing to start from
+    # a tied weight once, under its first name
+    state = {n: p.detach().to('cpu', copy=True) for n, p in model.named_parameters()}
+    # a diverged training: nothing to start from
+    if not all(bool(torch.isfinite(t).all()) for t in state.values()): return False
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
             torch.save(state, f); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
-        _checksum_file(path).write_text(_sha256(path) + '\n')   # after the weights: a crash between leaves no checksum
+        # after the weights: a crash between leaves no checksum
+        _checksum_file(path).write_text(_sha256(path) + '\n')
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return True
@@ -42,7 +45,8 @@ def _sha256(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdige
 def weights_damage(path) -> str|None:
     "Why the weights file `path` cannot be used (edited or truncated: its checksum differs); None if sound or absent."
     path, check = Path(path), _checksum_file(path)
-    if not path.exists() or not check.exists(): return None                   # absent, or kept before checksums
+    # absent, or kept before checksums
+    if not path.exists() or not check.exists(): return None
     try: want = check.read_text().strip()
     except OSError as e: return f"its checksum file cannot be read ({e.strerror})"
     return None if _sha256(path) == want else f"{path} does not match its checksum (edited or truncated)"
@@ -52,7 +56,8 @@ def load_weights(path) -> dict|None:
     if weights_damage(path): return None
     try: return torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError: return None
-    except (RuntimeError, EOFError, pickle.UnpicklingError, OSError): return None   # not a weights file: start fresh, as when missing
+    # not a weights file: start fresh, as when missing
+    except (RuntimeError, EOFError, pickle.UnpicklingError, OSError): return None
 
 # %% ../nbs/09b_inheritance.ipynb #f3c46cb8
 # Attention submodules are named after their gene component, except these:
@@ -70,7 +75,8 @@ def tensor_owner(name: str) -> tuple[int|None, str|None]:
     layer, module = int(parts[1]), parts[2]
     if module != 'attn': return layer, _BLOCK_NAMES.get(module)
     sub = _ATTN_NAMES.get(parts[3], parts[3])
-    return layer, sub if sub in {f.name for f in fields(AttentionGene)} else 'kv_heads'   # the projections: laid out by the K/V heads
+    # the projections: laid out by the K/V heads
+    return layer, sub if sub in {f.name for f in fields(AttentionGene)} else 'kv_heads'
 
 # %% ../nbs/09b_inheritance.ipynb #59ac2182
 def _values(layers: list, layer: int|None, component: str|None) -> tuple:
@@ -136,8 +142,10 @@ class KeepWeights:
 # %% ../nbs/09b_inheritance.ipynb #101c7035
 def training_hooks(run_dir, role: str, individual, replicate: int) -> dict:
     "The `init`/`on_trained` keyword arguments of one of a search's trainings under `Config.inherit_weights`."
-    if role not in ('population', 'baseline'): return {}       # finalists and knock-outs: fresh seeds, weights not kept
-    hooks = dict(on_trained=KeepWeights(str(run_dir)))         # (the baseline's gene may be a parent: its weights are kept)
+    # finalists and knock-outs: fresh seeds, weights not kept
+    if role not in ('population', 'baseline'): return {}
+    # (the baseline's gene may be a parent: its weights are kept)
+    hooks = dict(on_trained=KeepWeights(str(run_dir)))
     if role == 'population': hooks['init'] = InheritWeights(str(run_dir), tuple(individual.parents), replicate)
     return hooks
 

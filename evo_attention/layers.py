@@ -27,10 +27,12 @@ class LayerGenes:
     def __post_init__(self):
         ls = tuple(AttentionGene.from_id(g) if isinstance(g, str) else g for g in self.layers)
         if len(ls) < 2:
-            raise ValueError(f"LayerGenes needs at least 2 layers, got {len(ls)}; a single layer is an AttentionGene")
+            raise ValueError(f"LayerGenes needs at least 2 layers, got {len(ls)}; a single "
+                             f"layer is an AttentionGene")
         bad = [type(g).__name__ for g in ls if not isinstance(g, AttentionGene)]
         if bad:
-            raise ValueError(f"LayerGenes layers must be AttentionGene or gene ids, got {', '.join(bad)}")
+            raise ValueError(f"LayerGenes layers must be AttentionGene or gene "
+                             f"ids, got {', '.join(bad)}")
         object.__setattr__(self, 'layers', ls)
 
     @classmethod
@@ -82,8 +84,9 @@ def layer_genes(gene, n_layers: int) -> list[AttentionGene]:
     gene = parse_gene(gene)
     if isinstance(gene, AttentionGene): return [gene] * n_layers
     if gene.n_layers != n_layers:
-        raise ValueError(f"gene {gene.id!r} has {gene.n_layers} layers but the model has n_layers={n_layers}; "
-                         f"use a per-layer gene with {n_layers} layers or set n_layers={gene.n_layers}")
+        raise ValueError(f"gene {gene.id!r} has {gene.n_layers} layers but the model has "
+                         f"n_layers={n_layers}; use a per-layer gene with {n_layers} layers or set "
+                         f"n_layers={gene.n_layers}")
     return list(gene.layers)
 
 def field_value(gene, field: str):

@@ -196,7 +196,8 @@ print(peak() - r0)
 def measure_peak(config, gene, vocab_size: int, steps: int = 1, threads: int = 1, timeout: float = 600) -> int:
     "Bytes by which a fresh process's peak memory rises over `steps` training steps and one evaluation batch (CPU only)."
     if torch.device(config.device).type != 'cpu':
-        raise ValueError("measure_peak measures CPU memory; on a GPU compare with torch.cuda.max_memory_allocated()")
+        raise ValueError("measure_peak measures CPU memory; on a GPU compare with "
+                         "torch.cuda.max_memory_allocated()")
     gene = gene.id if isinstance(gene, AttentionGene) else gene
     arg = json.dumps(dict(config=config.to_dict(), gene=gene, vocab=vocab_size, steps=steps, threads=threads))
     r = subprocess.run([sys.executable, '-c', _PROBE, arg], capture_output=True, text=True, timeout=timeout)
@@ -268,9 +269,11 @@ def _explain(config, est: dict, free: int) -> str:
     smaller_eval = "Lower eval_batch_size (smaller evaluation batches give the same perplexity)"
     why = {  # term: (the setting, what the memory holds, what to do)
         'additive': (f"max_seq_len={T} with the {g.similarity} similarity", "its own score tensors",
-                     f"Lower max_seq_len or batch_size, or leave '{g.similarity}' out of the search space"),
+                     f"Lower max_seq_len or batch_size, or leave "
+                     f"'{g.similarity}' out of the search space"),
         'scores': (f"max_seq_len={T} with {g.normalization} attention", "B·H·T·T attention maps",
-                   "Lower max_seq_len or batch_size (softmax with a dot, multiplicative or cosine similarity keeps no T·T maps on a GPU)"),
+                   "Lower max_seq_len or batch_size (softmax with a dot, multiplicative or cosine "
+                   "similarity keeps no T·T maps on a GPU)"),
         'bias': (f"max_seq_len={T} with the {g.position} position" if POSITIONS.declared(g.position, 'memory') is not None
                  else f"max_seq_len={T} with a sliding window",
                  "T·T score biases", "Lower max_seq_len or batch_size"),
@@ -297,8 +300,9 @@ def _explain(config, est: dict, free: int) -> str:
     step = 'one training step' if training else 'evaluation'
     if est['models'] > 1: step += f" of each of {est['models']} models trained at once"
     where = 'this machine has' if est['device'] == 'cpu' else f"{est['device']} has"
-    return (f"{setting} needs an estimated {format_bytes(need_train if training else est['total'])} for {step} ({what}); {where} "
-            f"{format_bytes(free)} free. {todo}.")
+    return (f"{setting} needs an estimated "
+            f"{format_bytes(need_train if training else est['total'])} for {step} ({what}); "
+            f"{where} {format_bytes(free)} free. {todo}.")
 
 def check_memory(config, genes, vocab_size: int|None = None, device=None, models: int = 1) -> dict:
     """The estimate (with `available`),

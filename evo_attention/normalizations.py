@@ -156,7 +156,8 @@ def stick_breaking(s):
     (the nearest key breaks the stick first), in log space."""
     T = s.shape[-1]
     if s.dim() < 2 or s.shape[-2] != T:
-        raise ValueError(f"stick_breaking needs square (..., T, T) scores (query i is key i), got shape {tuple(s.shape)}")
+        raise ValueError(f"stick_breaking needs square (..., T, T) scores (query i is key i), "
+                         f"got shape {tuple(s.shape)}")
     # j < i: not itself
     s = s.masked_fill(torch.eye(T, dtype=torch.bool, device=s.device), float('-inf'))
     rest = F.logsigmoid(-s)                                       # log(1 − β_ik); 0 on masked keys

@@ -104,8 +104,8 @@ class Registry:
         def deco(obj):
             key = name or obj.__name__
             if not re.fullmatch(r'[a-z][a-z0-9_]*', key):
-                raise ValueError(f"{self.component} option name {key!r} must be lowercase letters, digits and '_' "
-                                 f"(no '|' or '=')")
+                raise ValueError(f"{self.component} option name {key!r} must be lowercase letters, "
+                                 f"digits and '_' (no '|' or '=')")
             if self.contract is not None: self.contract.check(self.component, key, obj, declared)
             self._items[key], self._declared[key] = obj, dict(declared)
             if searchable: self._hidden.discard(key)
@@ -140,7 +140,8 @@ def declared(self: Registry, name: str, capability: str, default=None):
     else `default`."""
     caps = self.contract.capabilities if self.contract is not None else {}
     if capability not in caps:
-        raise ValueError(f"{capability!r} is not a capability of a {self.component} option; allowed: {', '.join(caps)}")
+        raise ValueError(f"{capability!r} is not a capability of a {self.component} option; "
+                         f"allowed: {', '.join(caps)}")
     given = self._declared[self.check(name)]
     return given[capability] if capability in given else getattr(self[name], capability, default)
 
@@ -159,26 +160,32 @@ _STACKS = "False: never trained together with other models (default True: when t
 
 SIMILARITIES = Registry('similarity', Contract(
     'either', init=('n_heads', 'd_head'), call=('q', 'k'), methods={'forward': 'forward(q, k) -> scores'},
-    capabilities={'as_dot': "as_dot(q, k) -> (q', k') whose dot product is the score: the fused kernel runs it",
-                  'memory': 'memory(B, E, H, T, d_head, L, half) -> (training, evaluation) bytes of its own scores',
+    capabilities={'as_dot': "as_dot(q, k) -> (q', k') whose dot product is the score: "
+                            "the fused kernel runs it",
+                  'memory': 'memory(B, E, H, T, d_head, L, half) -> (training, '
+                            'evaluation) bytes of its own scores',
                   'stacks': _STACKS}),
     default='dot', doc='how queries meet keys')
 NORMALIZATIONS = Registry('normalization', Contract(
     'either', init=('n_heads',), call=('s',), methods={'forward': 'forward(s) -> weights'},
     capabilities={'fused': 'True: it is softmax, so the fused kernel computes it',
-                  'sink': "a softmax with one extra logit: a number, or True for a module's per-head `sink` parameter",
+                  'sink': "a softmax with one extra logit: a number, or True for a module's "
+                          "per-head `sink` parameter",
                   'fast': 'f(s): a faster variant with the same result',
-                  'memory': 'dict(kept=, work=): T×T maps kept per layer and in the workspace (default 0 and 10)',
+                  'memory': 'dict(kept=, work=): T×T maps kept per layer and in the '
+                            'workspace (default 0 and 10)',
                   'stacks': _STACKS}),
     default='softmax', doc='scores -> weights over the visible keys')
 GATINGS = Registry('gating', Contract(
     'module', init=('d_model',), optional=('n_heads',), methods={'pre': 'pre(x) -> x', 'post': 'post(o, x) -> o'},
-    capabilities={'pre_proj': 'pre_proj(y, x): a gate on the head outputs before the output projection',
+    capabilities={'pre_proj': 'pre_proj(y, x): a gate on the head outputs '
+                              'before the output projection',
                   'memory': 'numbers per token it keeps, in units of d_model (default 3)', 'stacks': _STACKS}),
     default='none', doc='a gate around the attention')
 TEMPERATURES = Registry('temperature', Contract(
     'module', init=('n_heads', 'd_model', 'd_head'), methods={'forward': 'forward(x) -> scale'},
-    capabilities={'reads_input': "True: it reads each position's input, so a group of models runs each model's own",
+    capabilities={'reads_input': "True: it reads each position's input, so a group of "
+                                 "models runs each model's own",
                   'memory': 'T×T maps it keeps per layer (default 1)', 'stacks': _STACKS}),
     default='fixed', doc='the scale of the scores')
 
@@ -186,17 +193,21 @@ TEMPERATURES = Registry('temperature', Contract(
 POSITIONS = Registry('position', Contract(
     'module', init=('n_heads', 'd_model', 'd_head'),
     methods={'rotate': 'rotate(q, k) -> (q, k)', 'bias': 'bias(x) -> None or a score bias'},
-    capabilities={'input_embedding': 'True: the model adds a learned position embedding to its input',
+    capabilities={'input_embedding': 'True: the model adds a learned '
+                                     'position embedding to its input',
                   'rotates': 'True: rotate changes q and k',
-                  'memory': 'memory(B, H) -> T×T score-bias maps per block (default B·H when it has a bias)',
+                  'memory': 'memory(B, H) -> T×T score-bias maps per block '
+                            '(default B·H when it has a bias)',
                   'stacks': _STACKS}),
     default='learned', doc='where position enters')
 KV_HEADS = Registry('kv_heads', Contract('function', call=('n_heads',), capabilities={'stacks': _STACKS}),
                     default='mha', part='architecture', doc='key/value heads per layer')
 FFNS = Registry('ffn', Contract(
     'builder', init=('d_model', 'dropout'), optional=('n_experts', 'top_k'),
-    capabilities={'memory': 'memory(d_model, top_k) -> numbers per token it keeps (default 8·d_model, the MLP)',
-                  'activation': 'act(h): it is Linear -> act -> Linear, so the models of a population stack it',
+    capabilities={'memory': 'memory(d_model, top_k) -> numbers per token it keeps '
+                            '(default 8·d_model, the MLP)',
+                  'activation': 'act(h): it is Linear -> act -> Linear, so the models '
+                                'of a population stack it',
                   'stacks': _STACKS}),
     default='gelu', part='architecture', doc="the block's feed-forward layer")
 NORMS = Registry('norm', Contract('builder', init=('d_model',), capabilities={'stacks': _STACKS}),

@@ -18,7 +18,8 @@ def _as_gene(gene) -> AttentionGene:
     if isinstance(gene, AttentionGene): return gene
     if isinstance(gene, str): return AttentionGene.from_id(gene)
     if isinstance(gene, dict): return AttentionGene(gene_dict=gene)
-    raise ValueError(f"gene must be an AttentionGene, a gene id or a gene_dict, got {type(gene).__name__}")
+    raise ValueError(f"gene must be an AttentionGene, a gene id or a gene_dict, "
+                     f"got {type(gene).__name__}")
 
 class EvolvedAttention(EvoAttention):
     "The original's name and argument order for `EvoAttention`: causal attention built from `gene`."
@@ -32,8 +33,9 @@ class EvolvedAttention(EvoAttention):
             T = x.shape[1]
             causal = torch.ones(T, T, dtype=torch.bool, device=mask.device).tril()
             if mask.shape[-2:] != (T, T) or not bool(((mask != 0) == causal).all()):
-                raise ValueError("EvolvedAttention is always causal: mask must be None or the causal mask "
-                                 "(ones on and below the diagonal); padding or bidirectional masks are not supported")
+                raise ValueError("EvolvedAttention is always causal: mask must be None or the "
+                                 "causal mask (ones on and below the diagonal); padding or "
+                                 "bidirectional masks are not supported")
         return super().forward(x)
 
 # %% ../nbs/03a_original.ipynb #742248c3
@@ -45,7 +47,8 @@ class TinyTransformer(EvoTransformer):
                  vocab_size: int|None = None):
         V = vocab_size or config.vocab_size
         if V is None:
-            raise ValueError("config.vocab_size is None: pass vocab_size=<the data's vocabulary size>")
+            raise ValueError("config.vocab_size is None: pass "
+                             "vocab_size=<the data's vocabulary size>")
         super().__init__(_as_gene(gene), V, config.max_seq_len, config.d_model, config.n_heads,
                          config.n_layers, config.dropout, fast=getattr(config, 'fast', True))
         self.config = config

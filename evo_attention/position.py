@@ -45,7 +45,8 @@ def rope_angles(T: int, d_head: int, base: float = 10000.0, device=None, dtype=t
     """cos and sin of t·θ_a for t < T, each (T, hs): θ_a = base^(−2a/hs),
     repeated for the two halves."""
     if d_head % 2:
-        raise ValueError(f"rope needs an even head size, got d_head={d_head}; allowed: d_model/n_heads even")
+        raise ValueError(f"rope needs an even head size, got d_head={d_head}; "
+                         f"allowed: d_model/n_heads even")
     # (hs/2,)
     theta = base ** (-torch.arange(0, d_head, 2, device=device, dtype=torch.float32) / d_head)
     # (T, hs/2)
@@ -67,7 +68,8 @@ class RotaryPosition(Position):
     def __init__(self, n_heads, d_model, d_head):
         super().__init__(n_heads, d_model, d_head)
         if d_head % 2:
-            raise ValueError(f"rope needs an even head size, got d_head={d_head}; allowed: d_model/n_heads even")
+            raise ValueError(f"rope needs an even head size, got d_head={d_head}; "
+                             f"allowed: d_model/n_heads even")
     def rotate(self, q, k):                                   # (B, H, T, hs) each
         cos, sin = rope_angles(q.shape[-2], q.shape[-1], self.base, q.device, q.dtype)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin)

@@ -32,30 +32,35 @@ def _writing(path):
     "A failed write (a full disk, a read-only folder) as a `RunStateError` naming the file and what is kept."
     try: yield
     except OSError as e:
-        raise RunStateError(f"cannot write {path} ({e.strerror or e}); every training recorded before is kept in "
-                            f"{Path(path).parent / 'history.jsonl'}. Free some space (or make the folder writable) "
-                            f"and resume: what was not recorded is trained again") from None
+        raise RunStateError(f"cannot write {path} ({e.strerror or e}); every training recorded "
+                            f"before is kept in {Path(path).parent / 'history.jsonl'}. Free some "
+                            f"space (or make the folder writable) and resume: what was not "
+                            f"recorded is trained again") from None
 
 def atomic_write(path, text: str):
     "Write `text` to `path` so that `path` always holds either the old or the new content."
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        try: os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)   # mkstemp's 0600 is too private
-        except OSError: pass                 # some filesystems (Google Drive's FUSE on Colab) refuse chmod: keep the save
+        # mkstemp's 0600 is too private
+        try: os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        # some filesystems (Google Drive's FUSE on Colab) refuse chmod: keep the save
+        except OSError: pass
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(text); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
-    try:                                   # make the rename itself durable (not possible on every filesystem)
+    # make the rename itself durable (not possible on every filesystem)
+    try:
         dfd = os.open(path.parent, os.O_RDONLY); os.fsync(dfd); os.close(dfd)
     except OSError: pass
 
 # %% ../nbs/08_runs.ipynb #236a2579
 class RunFolder:
     "Reads and writes one search's files."
-    def __init__(self, path, create: bool = True):   # create=False: only read (the folder may not exist)
+    # create=False: only read (the folder may not exist)
+    def __init__(self, path, create: bool = True):
         self.path = Path(path).expanduser()
         if create: self.path.mkdir(parents=True, exist_ok=True)
 
@@ -65,7 +70,8 @@ class RunFolder:
         with _writing(self.file(name)): atomic_write(self.file(name), dumps(obj, indent=1) + '\n')
     def read_json(self, name):
         try: return json.loads(self.file(name).read_text(encoding='utf-8'))
-        except json.JSONDecodeError as e: raise RunStateError(f"{self.file(name)} is damaged (not valid JSON: {e})") from None
+        except json.JSONDecodeError as e: raise RunStateError(
+            f"{self.file(name)} is damaged (not valid JSON: {e})") from None
 
     # -- state, with a checksum ------------------------------------------------------------
     def save_state(self, payload: dict):
@@ -79,18 +85,21 @@ class RunFolder:
         if not isinstance(d, dict) or 'state' not in d or 'sha256' not in d:
             raise RunStateError(f"{self.file('state.json')} is damaged (missing fields)")
         if hashlib.sha256(dumps(d['state'], sort_keys=True).encode()).hexdigest() != d['sha256']:
-            raise RunStateError(f"{self.file('state.json')} is damaged (checksum mismatch). Every finished training is kept "
-                                f"in history.jsonl. Restore state.json from a backup (on Google Drive: right-click it, "
-                                f"Manage versions), or delete state.json and resume: the search then replays from "
-                                f"generation 0, reading each finished training from history.jsonl instead of training "
-                                f"it again (nothing is lost or repeated).")
+            raise RunStateError(f"{self.file('state.json')} is damaged (checksum mismatch). "
+                                f"Every finished training is kept in history.jsonl. Restore "
+                                f"state.json from a backup (on Google Drive: right-click it, "
+                                f"Manage versions), or delete state.json and resume: the search "
+                                f"then replays from generation 0, reading each finished "
+                                f"training from history.jsonl instead of training it again "
+                                f"(nothing is lost or repeated).")
         return d['state']
 
 # %% ../nbs/08_runs.ipynb #62d96896
 @patch
 def append_history(self: RunFolder, record: dict):
     "Append `record` as one line (after a newline the file may lack), flushed to disk."
-    with _writing(self.file('history.jsonl')), open(self.file('history.jsonl'), 'a+b') as f:   # a+: the last byte can be read
+    # a+: the last byte can be read
+    with _writing(self.file('history.jsonl')), open(self.file('history.jsonl'), 'a+b') as f:
         end = f.seek(0, os.SEEK_END)
         if end: f.seek(end - 1)
         glued = end > 0 and f.read(1) != b'\n'
@@ -119,14 +128,16 @@ def read_history(self: RunFolder,
         try: r = json.loads(line)
         except json.JSONDecodeError: r = ValueError
         if is_record(r): records.append(r); good.append(line); continue
-        if r is ValueError and i == len(lines) - 1:       # the last line, without its newline: a write cut short
-            warnings.warn(f"{p}: dropping a cut-off last line (a training interrupted while it was saved; "
-                          f"it is trained again)", stacklevel=2)
+        # the last line, without its newline: a write cut short
+        if r is ValueError and i == len(lines) - 1:
+            warnings.warn(f"{p}: dropping a cut-off last line (a training interrupted while it was "
+                          f"saved; it is trained again)", stacklevel=2)
             torn = True; continue
         what = f"{p} line {i + 1} is not a training record: {_shown(line)}"
         if skip: warnings.warn(f"{what}; left out", stacklevel=2); continue
-        raise RunStateError(f"{what}. Delete that line (a training it stood for is trained again on resume) or "
-                            f"restore history.jsonl from a backup; the other {len(lines) - 1} lines are kept")
+        raise RunStateError(f"{what}. Delete that line (a training it stood for is trained again "
+                            f"on resume) or restore history.jsonl from a backup; the other "
+                            f"{len(lines) - 1} lines are kept")
     if repair and (torn or (text and not text.endswith('\n'))):
         atomic_write(p, ''.join(l + '\n' for l in good))
     return records
@@ -149,13 +160,15 @@ def lock(self: RunFolder):
         except (OSError, ValueError): h = {}
         who = (f"process {h.get('pid', '?')} on {h.get('host', '?')} since {h.get('started', '?')} "
                f"({h.get('command', '?')})") if isinstance(h, dict) and h else 'another process'
-        raise RunStateError(f"{self.path} is in use by {who}. One search per folder: wait for it to "
-                            f"finish or stop it, then resume; or choose another folder") from None
+        raise RunStateError(f"{self.path} is in use by {who}. One search per "
+                            f"folder: wait for it to finish or stop it, then "
+                            f"resume; or choose another folder") from None
     try:
         self.write_json('lock.json', _holder())
         yield self
     finally:
-        self.file('lock.json').unlink(missing_ok=True)    # a finished search leaves no holder behind
+        # a finished search leaves no holder behind
+        self.file('lock.json').unlink(missing_ok=True)
         lk.release()
 
 # %% ../nbs/08_runs.ipynb #8bcfa992
@@ -167,8 +180,9 @@ def check_writable(self: RunFolder):
             if p.is_dir(): atomic_write(p / '.writable', ''); (p / '.writable').unlink()
             else: open(p, 'a').close()
         except OSError as e:
-            raise RunStateError(f"cannot write to {p} ({e.strerror or e}): make it writable (or free some "
-                                f"space) before starting; the records already there are kept") from None
+            raise RunStateError(f"cannot write to {p} ({e.strerror or e}): make it "
+                                f"writable (or free some space) before starting; the "
+                                f"records already there are kept") from None
 
 # %% ../nbs/08_runs.ipynb #0758719c
 def data_identity(data) -> dict|None:

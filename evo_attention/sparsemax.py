@@ -17,7 +17,8 @@ def _threshold(z: torch.Tensor, k: int):
     ks = torch.arange(1, zs.shape[-1] + 1, device=z.device, dtype=z.dtype)
     cs = zs.cumsum(-1)                                 # -inf once the masked entries start
     support = (1 + ks * zs) > cs                       # a prefix: true for the first kz entries
-    kz = support.sum(-1, keepdim=True).clamp_min(1)    # (..., 1); a NaN row has no support: NaN out, not a crash
+    # (..., 1); a NaN row has no support: NaN out, not a crash
+    kz = support.sum(-1, keepdim=True).clamp_min(1)
     tau = (cs.gather(-1, kz - 1) - 1) / kz.to(z.dtype)
     return tau, kz
 
