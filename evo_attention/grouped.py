@@ -46,7 +46,8 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.stack([l.bias.detach() if l.bias is not None else l.weight.new_zeros(l.out_features)
                                                # (M, out)
                                                for l in linears])) if any(has) else None
-        # a model without a bias keeps a zero one whose gradient is masked to zero: AdamW leaves it at zero
+        # a model without a bias keeps a zero one whose gradient is masked to zero: AdamW leaves it
+        # at zero
         self.register_buffer('mask', torch.tensor(has, dtype=self.weight.dtype).unsqueeze(1) if any(has) and not all(has) else None)
     def forward(self, x):
         M, *mid, n_in = x.shape

@@ -44,9 +44,10 @@ def sparsemax_norm(s):
     """The Euclidean projection of s onto the simplex (Martins & Astudillo 2016):
     exact zeros for low scores."""
     return sparsemax(s, dim=-1)
-# the fast path's variant. On CPU the support is sought among the 16 largest scores first (exact either
-# way; ~2x faster than a full sort of 128 scores). On a GPU a full sort is cheap, and the partial sort's
-# fallback check would make the host wait for the GPU at every call, so the GPU sorts in full.
+# the fast path's variant. On CPU the support is sought among the 16 largest scores first (exact
+# either way; ~2x faster than a full sort of 128 scores). On a GPU a full sort is cheap, and the
+# partial sort's fallback check would make the host wait for the GPU at every call, so the GPU sorts
+# in full.
 sparsemax_norm.fast = lambda s: sparsemax(s, dim=-1, k=16 if s.device.type == 'cpu' else None)
 
 @NORMALIZATIONS.register('relu_norm', memory=dict(kept=1, work=3))
