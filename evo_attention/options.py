@@ -17,7 +17,8 @@ __all__ = ['SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES', 'POSITIO
 class OptionError(TypeError):
     "An option that does not keep its component's contract."
 
-_KINDS = {'module': 'an nn.Module class', 'function': 'a function', 'either': 'a function or an nn.Module class',
+_KINDS = {'module': 'an nn.Module class', 'function': 'a function',
+          'either': 'a function or an nn.Module class',
           'builder': 'a class or a function that builds an nn.Module'}
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def check(self: Contract, component: str, name: str, obj, declared: dict):
     def refuse(why):
         raise OptionError(f"{component} option {name!r}: {why}; {self.describe(component)}")
     is_class = inspect.isclass(obj)
-    if is_class and self.kind != 'function' and not issubclass(obj, nn.Module) and self.kind != 'builder':
+    if (is_class and self.kind != 'function' and not issubclass(obj, nn.Module) and
+            self.kind != 'builder'):
         refuse(f"class {obj.__name__} is not an nn.Module")
     if is_class and self.kind == 'function': refuse(f"{obj.__name__} is a class, not a function")
     if not is_class and self.kind == 'module':
@@ -95,7 +97,8 @@ class Registry:
                  part: str = 'attention',
                  # what the component decides, in a few words
                  doc: str = ''):
-        self.component, self.contract, self.default, self.part, self.doc = component, contract, default, part, doc
+        self.component, self.contract, self.default = component, contract, default
+        self.part, self.doc = part, doc
         self._items, self._hidden, self._declared = {}, set(), {}
 
     def register(self, name: str|None = None, searchable: bool = True, **declared):
@@ -115,7 +118,8 @@ class Registry:
 
     def unregister(self, name: str):
         "Remove option `name`."
-        del self._items[self.check(name)]; self._hidden.discard(name); self._declared.pop(name, None)
+        del self._items[self.check(name)]
+        self._hidden.discard(name); self._declared.pop(name, None)
 
     def check(self, name) -> str:
         "`name` if it is registered, else a `ValueError` listing the allowed names."
@@ -150,16 +154,19 @@ def build(self: Registry, name: str, *args, **optional):
     """Option `name` ready to use: a class or builder called with `args`
     (and the `optional` keywords it takes)."""
     obj = self[name]
-    if not (inspect.isclass(obj) or (self.contract is not None and self.contract.kind == 'builder')):
+    builder = self.contract is not None and self.contract.kind == 'builder'
+    if not (inspect.isclass(obj) or builder):
         return obj
     params = inspect.signature(obj).parameters
     return obj(*args, **{k: v for k, v in optional.items() if k in params})
 
 # %% ../nbs/02_options.ipynb #a1c0e010
-_STACKS = "False: never trained together with other models (default True: when the grouped layer matches)"
+_STACKS = ("False: never trained together with other models "
+           "(default True: when the grouped layer matches)")
 
 SIMILARITIES = Registry('similarity', Contract(
-    'either', init=('n_heads', 'd_head'), call=('q', 'k'), methods={'forward': 'forward(q, k) -> scores'},
+    'either', init=('n_heads', 'd_head'), call=('q', 'k'),
+    methods={'forward': 'forward(q, k) -> scores'},
     capabilities={'as_dot': "as_dot(q, k) -> (q', k') whose dot product is the score: "
                             "the fused kernel runs it",
                   'memory': 'memory(B, E, H, T, d_head, L, half) -> (training, '
@@ -177,10 +184,12 @@ NORMALIZATIONS = Registry('normalization', Contract(
                   'stacks': _STACKS}),
     default='softmax', doc='scores -> weights over the visible keys')
 GATINGS = Registry('gating', Contract(
-    'module', init=('d_model',), optional=('n_heads',), methods={'pre': 'pre(x) -> x', 'post': 'post(o, x) -> o'},
+    'module', init=('d_model',), optional=('n_heads',),
+    methods={'pre': 'pre(x) -> x', 'post': 'post(o, x) -> o'},
     capabilities={'pre_proj': 'pre_proj(y, x): a gate on the head outputs '
                               'before the output projection',
-                  'memory': 'numbers per token it keeps, in units of d_model (default 3)', 'stacks': _STACKS}),
+                  'memory': 'numbers per token it keeps, in units of d_model (default 3)',
+                  'stacks': _STACKS}),
     default='none', doc='a gate around the attention')
 TEMPERATURES = Registry('temperature', Contract(
     'module', init=('n_heads', 'd_model', 'd_head'), methods={'forward': 'forward(x) -> scale'},
@@ -200,7 +209,8 @@ POSITIONS = Registry('position', Contract(
                             '(default B·H when it has a bias)',
                   'stacks': _STACKS}),
     default='learned', doc='where position enters')
-KV_HEADS = Registry('kv_heads', Contract('function', call=('n_heads',), capabilities={'stacks': _STACKS}),
+KV_HEADS = Registry('kv_heads',
+                    Contract('function', call=('n_heads',), capabilities={'stacks': _STACKS}),
                     default='mha', part='architecture', doc='key/value heads per layer')
 FFNS = Registry('ffn', Contract(
     'builder', init=('d_model', 'dropout'), optional=('n_experts', 'top_k'),
@@ -212,10 +222,12 @@ FFNS = Registry('ffn', Contract(
     default='gelu', part='architecture', doc="the block's feed-forward layer")
 NORMS = Registry('norm', Contract('builder', init=('d_model',), capabilities={'stacks': _STACKS}),
                  default='layernorm', part='architecture', doc="the model's norms")
-WINDOWS = Registry('window', Contract('function', call=('T', 'size', 'device'),
-                                      capabilities={'masks': 'False: it blocks no key (default True)', 'stacks': _STACKS}),
+WINDOWS = Registry('window',
+                   Contract('function', call=('T', 'size', 'device'),
+                            capabilities={'masks': 'False: it blocks no key (default True)',
+                                          'stacks': _STACKS}),
                    default='full', part='architecture', doc='which earlier keys a query sees')
 
-COMPONENTS = {r.component: r for r in (SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES, POSITIONS,
-                                       # the gene's components, in field order
-                                       KV_HEADS, FFNS, NORMS, WINDOWS)}
+# the gene's components, in field order
+COMPONENTS = {r.component: r for r in (SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES,
+                                       POSITIONS, KV_HEADS, FFNS, NORMS, WINDOWS)}
