@@ -308,7 +308,8 @@ def _remedies(config, est: dict) -> dict:
                        f"{est['params']:,} parameters, their gradients and AdamW's state",
                        "Lower vocab_size, d_model or n_layers"),
         'eval_additive': (f"eval_batch_size={E} with max_seq_len={T} "
-                          f"and the {g.similarity} similarity", "its own score tensors", smaller_eval),
+                          f"and the {g.similarity} similarity",
+                          "its own score tensors", smaller_eval),
         'eval_scores': (f"eval_batch_size={E} with max_seq_len={T} and {g.normalization} attention",
                         "E·H·T·T attention maps", smaller_eval),
         'eval_bias': (f"eval_batch_size={E} with max_seq_len={T} and the {g.position} position",
