@@ -74,10 +74,8 @@ class AdditiveScores(torch.autograd.Function):
             r.addcmul_(r, r, value=-1)                           # r (1 - r) = (1 - tanh²) / 4
             da[:, :, i0:i1] = (gt.unsqueeze(3) @ r).squeeze(3)   # Σ_j g r (1 - r): (B, H, n, d)
             db[:, :, :j1] += r.mul_(gt.unsqueeze(-1)).sum(2)     # Σ_i g r (1 - r): (B, H, j1, d)
-        # d tanh(x)/dx = 1 - tanh² = 4 r (1 - r)
-        w = 4 * v.view(H, 1, d)
-        # Σ_ij g (1 - 2r): (H, d)
-        dv = g.sum((0, 2, 3)).unsqueeze(-1) - 2 * gr.sum(0).squeeze(1)
+        w = 4 * v.view(H, 1, d)   # d tanh(x)/dx = 1 - tanh² = 4 r (1 - r)
+        dv = g.sum((0, 2, 3)).unsqueeze(-1) - 2 * gr.sum(0).squeeze(1)   # Σ_ij g (1 - 2r): (H, d)
         return da * w, db * w, dv, None, None
 
 # %% ../nbs/01b_additive.ipynb #dc0ce8c4

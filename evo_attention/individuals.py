@@ -22,8 +22,7 @@ class Individual:
     generation: int = 0                  # generation it was created in
     parents: tuple = ()                  # parent gene ids
     operator: str = 'random'             # random | crossover | copy, '+mutation' when mutated
-    # mean validation perplexity over replicates (inf: diverged)
-    perplexity: float|None = None
+    perplexity: float|None = None        # mean validation perplexity over replicates; inf: diverged
     results: list = field(default_factory=list)  # per-replicate metrics
 
     @property
