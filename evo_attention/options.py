@@ -17,7 +17,8 @@ __all__ = ['SIMILARITIES', 'NORMALIZATIONS', 'GATINGS', 'TEMPERATURES', 'POSITIO
 class OptionError(TypeError):
     "An option that does not keep its component's contract."
 
-_KINDS = {'module': 'an nn.Module class', 'function': 'a function', 'either': 'a function or an nn.Module class',
+_KINDS = {'module': 'an nn.Module class', 'function': 'a function',
+          'either': 'a function or an nn.Module class',
           'builder': 'a class or a function that builds an nn.Module'}
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def check(self: Contract, component: str, name: str, obj, declared: dict):
     def refuse(why):
         raise OptionError(f"{component} option {name!r}: {why}; {self.describe(component)}")
     is_class = inspect.isclass(obj)
-    if is_class and self.kind != 'function' and not issubclass(obj, nn.Module) and self.kind != 'builder':
+    if (is_class and self.kind != 'function' and not issubclass(obj, nn.Module) and
+            self.kind != 'builder'):
         refuse(f"class {obj.__name__} is not an nn.Module")
     if is_class and self.kind == 'function': refuse(f"{obj.__name__} is a class, not a function")
     if not is_class and self.kind == 'module':
@@ -95,7 +97,8 @@ class Registry:
                  part: str = 'attention',
                  # what the component decides, in a few words
                  doc: str = ''):
-        self.component, self.contract, self.default, self.part, self.doc = component, contract, default, part, doc
+        self.component, self.contract, self.default = component, contract, default
+        self.part, self.doc = part, doc
         self._items, self._hidden, self._declared = {}, set(), {}
 
     def register(self, name: str|None = None, searchable: bool = True, **declared):
@@ -104,8 +107,8 @@ class Registry:
         def deco(obj):
             key = name or obj.__name__
             if not re.fullmatch(r'[a-z][a-z0-9_]*', key):
-                raise ValueError(f"{self.component} option name {key!r} must be lowercase letters, digits and '_' "
-                                 f"(no '|' or '=')")
+                raise ValueError(f"{self.component} option name {key!r} must be lowercase letters, "
+                                 f"digits and '_' (no '|' or '=')")
             if self.contract is not None: self.contract.check(self.component, key, obj, declared)
             self._items[key], self._declared[key] = obj, dict(declared)
             if searchable: self._hidden.discard(key)
@@ -115,7 +118,8 @@ class Registry:
 
     def unregister(self, name: str):
         "Remove option `name`."
-        del self._items[self.check(name)]; self._hidden.discard(name); self._declared.pop(name, None)
+        del self._items[self.check(name)]
+        self._hidden.discard(name); self._declared.pop(name, None)
 
     def check(self, name) -> str:
         "`name` if it is registered, else a `ValueError` listing the allowed names."
@@ -140,7 +144,8 @@ def declared(self: Registry, name: str, capability: str, default=None):
     else `default`."""
     caps = self.contract.capabilities if self.contract is not None else {}
     if capability not in caps:
-        raise ValueError(f"{capability!r} is not a capability of a {self.component} option; allowed: {', '.join(caps)}")
+        raise ValueError(f"{capability!r} is not a capability of a {self.component} option; "
+                         f"allowed: {', '.join(caps)}")
     given = self._declared[self.check(name)]
     return given[capability] if capability in given else getattr(self[name], capability, default)
 
@@ -149,36 +154,47 @@ def build(self: Registry, name: str, *args, **optional):
     """Option `name` ready to use: a class or builder called with `args`
     (and the `optional` keywords it takes)."""
     obj = self[name]
-    if not (inspect.isclass(obj) or (self.contract is not None and self.contract.kind == 'builder')):
+    builder = self.contract is not None and self.contract.kind == 'builder'
+    if not (inspect.isclass(obj) or builder):
         return obj
     params = inspect.signature(obj).parameters
     return obj(*args, **{k: v for k, v in optional.items() if k in params})
 
 # %% ../nbs/02_options.ipynb #a1c0e010
-_STACKS = "False: never trained together with other models (default True: when the grouped layer matches)"
+_STACKS = ("False: never trained together with other models "
+           "(default True: when the grouped layer matches)")
 
 SIMILARITIES = Registry('similarity', Contract(
-    'either', init=('n_heads', 'd_head'), call=('q', 'k'), methods={'forward': 'forward(q, k) -> scores'},
-    capabilities={'as_dot': "as_dot(q, k) -> (q', k') whose dot product is the score: the fused kernel runs it",
-                  'memory': 'memory(B, E, H, T, d_head, L, half) -> (training, evaluation) bytes of its own scores',
+    'either', init=('n_heads', 'd_head'), call=('q', 'k'),
+    methods={'forward': 'forward(q, k) -> scores'},
+    capabilities={'as_dot': "as_dot(q, k) -> (q', k') whose dot product is the score: "
+                            "the fused kernel runs it",
+                  'memory': 'memory(B, E, H, T, d_head, L, half) -> (training, '
+                            'evaluation) bytes of its own scores',
                   'stacks': _STACKS}),
     default='dot', doc='how queries meet keys')
 NORMALIZATIONS = Registry('normalization', Contract(
     'either', init=('n_heads',), call=('s',), methods={'forward': 'forward(s) -> weights'},
     capabilities={'fused': 'True: it is softmax, so the fused kernel computes it',
-                  'sink': "a softmax with one extra logit: a number, or True for a module's per-head `sink` parameter",
+                  'sink': "a softmax with one extra logit: a number, or True for a module's "
+                          "per-head `sink` parameter",
                   'fast': 'f(s): a faster variant with the same result',
-                  'memory': 'dict(kept=, work=): T×T maps kept per layer and in the workspace (default 0 and 10)',
+                  'memory': 'dict(kept=, work=): T×T maps kept per layer and in the '
+                            'workspace (default 0 and 10)',
                   'stacks': _STACKS}),
     default='softmax', doc='scores -> weights over the visible keys')
 GATINGS = Registry('gating', Contract(
-    'module', init=('d_model',), optional=('n_heads',), methods={'pre': 'pre(x) -> x', 'post': 'post(o, x) -> o'},
-    capabilities={'pre_proj': 'pre_proj(y, x): a gate on the head outputs before the output projection',
-                  'memory': 'numbers per token it keeps, in units of d_model (default 3)', 'stacks': _STACKS}),
+    'module', init=('d_model',), optional=('n_heads',),
+    methods={'pre': 'pre(x) -> x', 'post': 'post(o, x) -> o'},
+    capabilities={'pre_proj': 'pre_proj(y, x): a gate on the head outputs '
+                              'before the output projection',
+                  'memory': 'numbers per token it keeps, in units of d_model (default 3)',
+                  'stacks': _STACKS}),
     default='none', doc='a gate around the attention')
 TEMPERATURES = Registry('temperature', Contract(
     'module', init=('n_heads', 'd_model', 'd_head'), methods={'forward': 'forward(x) -> scale'},
-    capabilities={'reads_input': "True: it reads each position's input, so a group of models runs each model's own",
+    capabilities={'reads_input': "True: it reads each position's input, so a group of "
+                                 "models runs each model's own",
                   'memory': 'T×T maps it keeps per layer (default 1)', 'stacks': _STACKS}),
     default='fixed', doc='the scale of the scores')
 
@@ -186,25 +202,32 @@ TEMPERATURES = Registry('temperature', Contract(
 POSITIONS = Registry('position', Contract(
     'module', init=('n_heads', 'd_model', 'd_head'),
     methods={'rotate': 'rotate(q, k) -> (q, k)', 'bias': 'bias(x) -> None or a score bias'},
-    capabilities={'input_embedding': 'True: the model adds a learned position embedding to its input',
+    capabilities={'input_embedding': 'True: the model adds a learned '
+                                     'position embedding to its input',
                   'rotates': 'True: rotate changes q and k',
-                  'memory': 'memory(B, H) -> T×T score-bias maps per block (default B·H when it has a bias)',
+                  'memory': 'memory(B, H) -> T×T score-bias maps per block '
+                            '(default B·H when it has a bias)',
                   'stacks': _STACKS}),
     default='learned', doc='where position enters')
-KV_HEADS = Registry('kv_heads', Contract('function', call=('n_heads',), capabilities={'stacks': _STACKS}),
+KV_HEADS = Registry('kv_heads',
+                    Contract('function', call=('n_heads',), capabilities={'stacks': _STACKS}),
                     default='mha', part='architecture', doc='key/value heads per layer')
 FFNS = Registry('ffn', Contract(
     'builder', init=('d_model', 'dropout'), optional=('n_experts', 'top_k'),
-    capabilities={'memory': 'memory(d_model, top_k) -> numbers per token it keeps (default 8·d_model, the MLP)',
-                  'activation': 'act(h): it is Linear -> act -> Linear, so the models of a population stack it',
+    capabilities={'memory': 'memory(d_model, top_k) -> numbers per token it keeps '
+                            '(default 8·d_model, the MLP)',
+                  'activation': 'act(h): it is Linear -> act -> Linear, so the models '
+                                'of a population stack it',
                   'stacks': _STACKS}),
     default='gelu', part='architecture', doc="the block's feed-forward layer")
 NORMS = Registry('norm', Contract('builder', init=('d_model',), capabilities={'stacks': _STACKS}),
                  default='layernorm', part='architecture', doc="the model's norms")
-WINDOWS = Registry('window', Contract('function', call=('T', 'size', 'device'),
-                                      capabilities={'masks': 'False: it blocks no key (default True)', 'stacks': _STACKS}),
+WINDOWS = Registry('window',
+                   Contract('function', call=('T', 'size', 'device'),
+                            capabilities={'masks': 'False: it blocks no key (default True)',
+                                          'stacks': _STACKS}),
                    default='full', part='architecture', doc='which earlier keys a query sees')
 
-COMPONENTS = {r.component: r for r in (SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES, POSITIONS,
-                                       # the gene's components, in field order
-                                       KV_HEADS, FFNS, NORMS, WINDOWS)}
+# the gene's components, in field order
+COMPONENTS = {r.component: r for r in (SIMILARITIES, NORMALIZATIONS, GATINGS, TEMPERATURES,
+                                       POSITIONS, KV_HEADS, FFNS, NORMS, WINDOWS)}

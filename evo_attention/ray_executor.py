@@ -16,7 +16,8 @@ def import_ray():
     "The `ray` module; without Ray, an `ImportError` that says how to install it."
     try: import ray
     except ImportError as e:
-        raise ImportError(f"executor='ray' needs Ray, which is not installed here; install it with {INSTALL} (or: pip install ray)") from e
+        raise ImportError(f"executor='ray' needs Ray, which is not installed here; install it with "
+                          f"{INSTALL} (or: pip install ray)") from e
     return ray
 
 # %% ../nbs/09c_ray.ipynb #fbaf9d26
@@ -87,7 +88,8 @@ def _shared(ray, objs) -> list:
 def _lost(ray) -> tuple:
     "Ray's errors for a task whose worker or node was lost (after Ray's retry)."
     x = ray.exceptions
-    return (x.WorkerCrashedError, x.NodeDiedError, x.OutOfMemoryError, x.ObjectLostError, x.LocalRayletDiedError)
+    return (x.WorkerCrashedError, x.NodeDiedError, x.OutOfMemoryError, x.ObjectLostError,
+            x.LocalRayletDiedError)
 
 def _cause(e):
     "The exception raised inside a task (Ray wraps it in a `RayTaskError`)."

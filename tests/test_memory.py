@@ -14,16 +14,16 @@ def _maxrss() -> int: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss 
 def test_long_sequence_refused_before_allocating():
     cfg = Config(max_seq_len=100000, device='cpu')          # `evo-attention train ... --seq-len 100000`
     estimate_memory(Config(device='cpu'), SearchSpace())    # warm the option cache, so the RSS check sees the check alone
-    rss, t0 = _maxrss(), time.perf_counter()
+    rss = _maxrss()
     with pytest.raises(NotEnoughMemoryError) as e:
         check_memory(cfg, SearchSpace())
-    took, grew = time.perf_counter() - t0, _maxrss() - rss
+    grew = _maxrss() - rss             # refused before allocating: no T·T tensor was made
     msg = str(e.value)
     assert isinstance(e.value, ValueError)
     # the T·T attention maps: the additive similarity, computed in tiles, needs less than they do
     assert msg.startswith('max_seq_len=100000 with ') and 'attention needs an estimated' in msg and 'TiB' in msg
     assert 'this machine has' in msg and 'Lower max_seq_len or batch_size' in msg
-    assert took < 2 and grew < 50 * 2**20, (took, grew)
+    assert grew < 50 * 2**20, grew
     with pytest.raises(NotEnoughMemoryError, match='B·T·V logits'):   # without T·T maps, the logits are what is too big
         check_memory(cfg, 'dot|softmax|none|fixed|bias=true|dropout=0')
 
