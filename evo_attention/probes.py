@@ -230,7 +230,8 @@ def plot_probes(rows: list[dict], ax=None):
             if (g, p) not in cell: continue
             r = cell[g, p]
             lift[i, j] = (r['accuracy'] - r['chance']) / (1 - r['chance'])
-            ax.text(j, i, f"{100 * r['accuracy']:.0f}", ha='center', va='center', fontsize=8)
+            ax.text(j, i, f"{100 * r['accuracy']:.0f}", ha='center', va='center', fontsize=8,
+                    color='black' if lift[i, j] > 0.5 else 'white')     # readable on the colour
     im = ax.imshow(lift.numpy(), cmap='viridis', vmin=0, vmax=1, aspect='auto')
     ax.set_xticks(range(len(probes)), probes, rotation=30, ha='right')
     ax.set_yticks(range(len(genes)), genes, fontsize=7)
