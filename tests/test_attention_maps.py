@@ -39,6 +39,7 @@ def test_the_finalist_stage_keeps_its_first_replicates_models(tmp_path, data, on
     assert evaluate(m, data, evo.training_config) == pytest.approx(rec['val_loss'], rel=1e-5)
     assert list(finalist_models(evo.run_dir.path)) == genes
 
+@pytest.mark.slow
 def test_attention_command_and_report(tmp_path, data, one_thread, capsys):
     evo = search(tmp_path, data, 'run')
     gene = json.loads(evo.run_dir.file('finalists.json').read_text())['genes'][1]['gene']
