@@ -36,7 +36,7 @@ class EvoAttention(nn.Module):
         self.gating = make_gating(gene.gating, d_model, n_heads)
         self.attn_dropout = nn.Dropout(gene.dropout)
         self.fast = fast
-        self.capture = None          # a list: the reference path runs and appends each forward's weights
+        self.capture = None          # a list: the reference path runs, appends each forward's weights
         self.position = make_position(gene.position, n_heads, d_model, self.d_head)   # learned: nothing here (the model embeds it)
 
     @property

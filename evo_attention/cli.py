@@ -354,7 +354,8 @@ command('report', "a run folder's findings (a running or stopped search too)", _
 # %% ../nbs/12_cli.ipynb #ce80f300
 def _latest_run() -> Path:
     "The newest run folder under ./runs (a folder with a config.json)."
-    runs = sorted((p for p in Path('runs').glob('*') if (p / 'config.json').exists()), key=lambda p: p.stat().st_mtime)
+    runs = sorted((p for p in Path('runs').glob('*') if (p / 'config.json').exists()),
+                  key=lambda p: p.stat().st_mtime)
     if not runs: raise ValueError("no --run given and no run folder under ./runs: pass --run RUN")
     return runs[-1]
 
@@ -365,9 +366,10 @@ def _attention_args(sp):
                     help="text of the run's data (token numbers for a built-in task); "
                          "default: a random sequence repeated")
     sp.add_argument('--train', action='store_true',
-                    help='no kept model (an older folder, or not a finalist): train it again and keep it')
+                    help='no kept model (an older folder, or not a finalist): train it again, keep it')
 
-@command('attention', "a gene's attention per layer and head: entropy, zeros, sink, induction", _attention_args)
+@command('attention', "a gene's attention per layer and head: entropy, zeros, sink, induction",
+         _attention_args)
 def _attention(args) -> int:
     from evo_attention.attention_maps import attention_text
     print(attention_text(args.run or _latest_run(), args.gene, args.sample, args.train))

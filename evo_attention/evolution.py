@@ -287,7 +287,7 @@ def train_missing(self: Evolution,
     extra = {'should_stop': hurdle} if hurdle else {}
     done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
     keep = (FIRST_FINAL_REPLICATE if takes_hooks(self.evaluate) and self.config.executor != 'ray'
-            else None)                                 # the finalists' models of this replicate are kept
+            else None)                                 # the finalists' models of this replicate: kept
     hooks = functools.partial(training_hooks, str(self.run_dir.path), role,   # weight inheritance
                               inherit=self.config.inherit_weights, keep=keep)
     with contextlib.closing(run_jobs(self, jobs, extra, hooks)) as results:   # an error cancels the trainings in flight

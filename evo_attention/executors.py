@@ -78,7 +78,8 @@ def _together_jobs(evo, jobs: list, extra: dict, own: dict|None = None):
     logs = [(lambda s, l, ind=ind: evo.callback('step', evo, individual=ind, step=s, loss=l)) for ind, _ in jobs] if evo.callback else None
     try: res = train_together([ind.gene for ind, _ in jobs], training_config(evo), evo.data, replicates=[r for _, r in jobs],
                               progress=evo.progress, on_log=logs,
-                              on_trained=[(own or {}).get((i.gene.id, r), {}).get('on_trained') for i, r in jobs],
+                              on_trained=[(own or {}).get((i.gene.id, r), {}).get('on_trained')
+                                          for i, r in jobs],
                               **extra)
     except Exception as e:
         if not is_out_of_memory(e): raise

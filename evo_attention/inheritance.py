@@ -158,20 +158,21 @@ def takes_hooks(evaluate) -> bool:
 
 # %% ../nbs/09b_inheritance.ipynb #c90927d9
 def model_file(run_dir, gene) -> Path:
-    "Where the finalist stage keeps `gene`'s trained model: `run_dir/models/<16 hex digits of sha256(id)>.pt`."
+    "Where the finalist stage keeps `gene`'s model: `run_dir/models/<16 hex of sha256(id)>.pt`."
     gid = parse_gene(gene).id
     return Path(run_dir) / 'models' / f"{hashlib.sha256(gid.encode()).hexdigest()[:16]}.pt"
 
 def save_model(path, model: torch.nn.Module, gene, replicate: int) -> bool:
-    "Keep `model` (its `state_dict`, the gene id, replicate and vocabulary size) in `path`; False when not finite."
+    "Keep `model` (`state_dict`, gene id, replicate, vocabulary size) in `path`; False if not finite."
     state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
-    if not all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point()): return False
+    floats = [t for t in state.values() if t.is_floating_point()]
+    if not all(bool(torch.isfinite(t).all()) for t in floats): return False   # diverged: not kept
     _save_atomic(dict(gene=parse_gene(gene).id, replicate=int(replicate),
                       vocab_size=int(model.tok_emb.num_embeddings), state_dict=state), path)
     return True
 
 def load_model_file(path) -> dict|None:
-    "What `save_model` kept in `path` (gene, replicate, vocab_size, state_dict); None if absent, damaged or unreadable."
+    "What `save_model` kept in `path` (gene, replicate, vocab_size, state_dict); None if unusable."
     if weights_damage(path): return None
     try: return torch.load(path, map_location='cpu', weights_only=True)
     except (FileNotFoundError, RuntimeError, EOFError, pickle.UnpicklingError, OSError): return None
@@ -181,4 +182,5 @@ class KeepModel:
     "`train_and_evaluate`'s `on_trained`: keep the trained model in `run_dir/models` (picklable)."
     run_dir: str
     def __call__(self, model, metrics: dict):
-        save_model(model_file(self.run_dir, metrics['gene']), model, metrics['gene'], metrics['replicate'])
+        gene = metrics['gene']
+        save_model(model_file(self.run_dir, gene), model, gene, metrics['replicate'])
