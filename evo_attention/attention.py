@@ -36,6 +36,7 @@ class EvoAttention(nn.Module):
         self.gating = make_gating(gene.gating, d_model, n_heads)
         self.attn_dropout = nn.Dropout(gene.dropout)
         self.fast = fast
+        self.capture = None          # a list: the reference path runs, appends each forward's weights
         self.position = make_position(gene.position, n_heads, d_model, self.d_head)   # learned: nothing here (the model embeds it)
 
     @property
@@ -52,7 +53,7 @@ class EvoAttention(nn.Module):
         tau = self.temperature(x)                                   # scalar, (1, H, 1, 1), (1, H, T, 1) or (B, H, T, 1)
         pos = self.position
         bias = _with_window(pos.bias(x), self.gene.window, self.window_size, x)   # None, (1|H, T, T) or (B, H, T, T): added to the scaled scores
-        if self.uses_fused:
+        if self.uses_fused and self.capture is None:
             qd, kd = pos.rotate(*self.similarity.as_dot(q, k))
             p = self.attn_dropout.p if self.training else 0.0
             sink = sink_of(self.gene, self.normalize)
@@ -70,6 +71,7 @@ class EvoAttention(nn.Module):
             if bias is not None: s = s + bias
             future = _future_mask(T, x.device)
             w = self.normalize(s.masked_fill(future, float('-inf')))
+            if self.capture is not None: self.capture.append(w.detach())   # (B, H, T, T)
             y = self.attn_dropout(w) @ v                            # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)                      # (B, T, C)
         pre_proj = getattr(self.gating, 'pre_proj', None)           # a gate on the head outputs (gated attention)

@@ -364,6 +364,30 @@ def _report_args(rp):
 command('report', "a run folder's findings (a running or stopped search too)", _report_args)(
     lambda a: report_command(a.run, a.html, a.markdown, a.top))
 
+# %% ../nbs/12_cli.ipynb #ce80f300
+def _latest_run() -> Path:
+    "The newest run folder under ./runs (a folder with a config.json)."
+    runs = sorted((p for p in Path('runs').glob('*') if (p / 'config.json').exists()),
+                  key=lambda p: p.stat().st_mtime)
+    if not runs: raise ValueError("no --run given and no run folder under ./runs: pass --run RUN")
+    return runs[-1]
+
+def _attention_args(sp):
+    sp.add_argument('gene', help="the gene's id (a finalist of the run, or the baseline)")
+    sp.add_argument('--run', default=None, help='run folder (default: the newest under ./runs)')
+    sp.add_argument('--sample', default=None, metavar='TEXT',
+                    help="text of the run's data (token numbers for a built-in task); "
+                         "default: a random sequence repeated")
+    sp.add_argument('--train', action='store_true',
+                    help='no kept model (an older folder, or not a finalist): train it again, keep it')
+
+@command('attention', "a gene's attention per layer and head: entropy, zeros, sink, induction",
+         _attention_args)
+def _attention(args) -> int:
+    from evo_attention.attention_maps import attention_text
+    print(attention_text(args.run or _latest_run(), args.gene, args.sample, args.train))
+    return 0
+
 # %% ../nbs/12_cli.ipynb #c5f7356b
 def options_text() -> str:
     "Every registered option of each component, its one-line description, * when searched by default."

@@ -20,7 +20,7 @@ from .executors import run_jobs, is_out_of_memory, failed_result, training_confi
 from .probes import check_probe, screen_accuracy
 from .inheritance import training_hooks, takes_hooks
 from .individuals import Individual, VANILLA, rank
-from .finalists import run_finalists
+from .finalists import run_finalists, FIRST_FINAL_REPLICATE
 
 # %% auto #0
 __all__ = ['Evolution', 'screened_result', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
@@ -288,8 +288,10 @@ def train_missing(self: Evolution,
     hurdle = self._hurdle() if role == 'population' else None     # finalists and knock-outs train in full
     extra = {'should_stop': hurdle} if hurdle else {}
     done = lambda i: all((i.gene.id, k) in self.cache for k in replicates)
-    hooks = (functools.partial(training_hooks, str(self.run_dir.path), role)       # weight inheritance
-             if self.config.inherit_weights else None)
+    keep = (FIRST_FINAL_REPLICATE if takes_hooks(self.evaluate) and self.config.executor != 'ray'
+            else None)                                 # the finalists' models of this replicate: kept
+    hooks = functools.partial(training_hooks, str(self.run_dir.path), role,   # weight inheritance
+                              inherit=self.config.inherit_weights, keep=keep)
     with contextlib.closing(run_jobs(self, jobs, extra, hooks)) as results:   # an error cancels the trainings in flight
         for ind, r, m in results:
             if ind.gene.id in probed: m = {**m, 'probe_accuracy': probed[ind.gene.id]}

@@ -48,11 +48,12 @@ def run_jobs(evo, jobs: list, extra: dict,
     own = {(ind.gene.id, r): hooks(ind, r) for ind, r in jobs} if hooks else {}
     # trainings with hooks run here or in worker processes
     local = any(own.values())
+    kept_only = not any('init' in h for h in own.values())   # a batched population keeps models too
     if c.executor == 'ray' and not local:
         from evo_attention.ray_executor import ray_jobs
         yield from ray_jobs(evo, jobs, extra, failed=failed_result, is_oom=is_out_of_memory)
-    elif c.together and not local and len(jobs) > 1 and evo.evaluate is train_and_evaluate:
-        yield from _together_jobs(evo, jobs, extra)
+    elif c.together and kept_only and len(jobs) > 1 and evo.evaluate is train_and_evaluate:
+        yield from _together_jobs(evo, jobs, extra, own)
     elif c.workers > 1 and len(jobs) > 1: yield from _pool_jobs(evo, jobs, extra, own)
     else:
         for ind, r in jobs:
@@ -72,7 +73,7 @@ def training_config(evo):
     return getattr(evo, 'training_config', None) or evo.config
 
 # %% ../nbs/08a_executors.ipynb #c48601c0
-def _together_jobs(evo, jobs: list, extra: dict):
+def _together_jobs(evo, jobs: list, extra: dict, own: dict|None = None):
     """All `jobs` as one batched model (`population.train_together`);
     a kill loses the trainings of this batch."""
     from evo_attention.population import train_together
@@ -82,6 +83,8 @@ def _together_jobs(evo, jobs: list, extra: dict):
             for ind, _ in jobs] if evo.callback else None
     try: res = train_together([ind.gene for ind, _ in jobs], training_config(evo), evo.data,
                               replicates=[r for _, r in jobs], progress=evo.progress, on_log=logs,
+                              on_trained=[(own or {}).get((i.gene.id, r), {}).get('on_trained')
+                                          for i, r in jobs],
                               **extra)
     except Exception as e:
         if not is_out_of_memory(e): raise

@@ -13,7 +13,8 @@ from .layers import layer_genes, parse_gene
 
 # %% auto #0
 __all__ = ['weights_file', 'save_weights', 'weights_damage', 'load_weights', 'tensor_owner', 'inheritance_plan', 'inherit',
-           'InheritWeights', 'KeepWeights', 'training_hooks', 'takes_hooks']
+           'InheritWeights', 'KeepWeights', 'training_hooks', 'takes_hooks', 'model_file', 'save_model',
+           'load_model_file', 'KeepModel']
 
 # %% ../nbs/09b_inheritance.ipynb #2aa9385a
 def weights_file(run_dir, gene, replicate: int = 0) -> Path:
@@ -30,17 +31,21 @@ def save_weights(path, model: torch.nn.Module) -> bool:
     state = {n: p.detach().to('cpu', copy=True) for n, p in model.named_parameters()}
     # a diverged training: nothing to start from
     if not all(bool(torch.isfinite(t).all()) for t in state.values()): return False
+    _save_atomic(state, path)
+    return True
+
+def _save_atomic(obj, path):
+    "`torch.save(obj)` to `path` through a temporary file, then its checksum file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(state, f); f.flush(); os.fsync(f.fileno())
+            torch.save(obj, f); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
         # after the weights: a crash between leaves no checksum
         _checksum_file(path).write_text(_sha256(path) + '\n')
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
-    return True
 
 def _checksum_file(path) -> Path: return Path(f"{path}.sha256")
 def _sha256(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -153,10 +158,14 @@ class KeepWeights:
         metrics.update(getattr(model, 'inheritance', {}))
 
 # %% ../nbs/09b_inheritance.ipynb #101c7035
-def training_hooks(run_dir, role: str, individual, replicate: int) -> dict:
-    "The `init`/`on_trained` keyword arguments of a search's training with `inherit_weights`."
-    # finalists and knock-outs: fresh seeds, weights not kept
-    if role not in ('population', 'baseline'): return {}
+def training_hooks(run_dir, role: str, individual, replicate: int,
+                   inherit: bool = True,        # Config.inherit_weights: the population's hooks
+                   keep: int|None = None,       # the finalist replicate whose models are kept
+                  ) -> dict:
+    "The `init`/`on_trained` keyword arguments of one of a search's trainings."
+    if role == 'finalist' and replicate == keep: return dict(on_trained=KeepModel(str(run_dir)))
+    # knock-outs: nothing kept
+    if not inherit or role not in ('population', 'baseline'): return {}
     # (the baseline's gene may be a parent: its weights are kept)
     hooks = dict(on_trained=KeepWeights(str(run_dir)))
     if role == 'population':
@@ -168,3 +177,32 @@ def takes_hooks(evaluate) -> bool:
     try: ps = inspect.signature(evaluate).parameters
     except (TypeError, ValueError): return False
     return {'init', 'on_trained'} <= set(ps) or any(p.kind is p.VAR_KEYWORD for p in ps.values())
+
+# %% ../nbs/09b_inheritance.ipynb #c90927d9
+def model_file(run_dir, gene) -> Path:
+    "Where the finalist stage keeps `gene`'s model: `run_dir/models/<16 hex of sha256(id)>.pt`."
+    gid = parse_gene(gene).id
+    return Path(run_dir) / 'models' / f"{hashlib.sha256(gid.encode()).hexdigest()[:16]}.pt"
+
+def save_model(path, model: torch.nn.Module, gene, replicate: int) -> bool:
+    "Keep `model` (`state_dict`, gene id, replicate, vocabulary size) in `path`; False if not finite."
+    state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
+    floats = [t for t in state.values() if t.is_floating_point()]
+    if not all(bool(torch.isfinite(t).all()) for t in floats): return False   # diverged: not kept
+    _save_atomic(dict(gene=parse_gene(gene).id, replicate=int(replicate),
+                      vocab_size=int(model.tok_emb.num_embeddings), state_dict=state), path)
+    return True
+
+def load_model_file(path) -> dict|None:
+    "What `save_model` kept in `path` (gene, replicate, vocab_size, state_dict); None if unusable."
+    if weights_damage(path): return None
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except (FileNotFoundError, RuntimeError, EOFError, pickle.UnpicklingError, OSError): return None
+
+@dataclass(frozen=True)
+class KeepModel:
+    "`train_and_evaluate`'s `on_trained`: keep the trained model in `run_dir/models` (picklable)."
+    run_dir: str
+    def __call__(self, model, metrics: dict):
+        gene = metrics['gene']
+        save_model(model_file(self.run_dir, gene), model, gene, metrics['replicate'])

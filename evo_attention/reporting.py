@@ -11,6 +11,8 @@ import pandas as pd
 from . import stats
 from .analysis import *
 from .analysis import RunResults, _as_run, _finite, _fmt_num, _fmt_p, _gens, _interval_words, _mean, _short
+from .importance import importance_sections
+from .attention_maps import attention_sections
 
 # %% auto #0
 __all__ = ['report_sections', 'lineage_text', 'report_text', 'lineage_svg', 'report_html', 'report']
@@ -148,11 +150,13 @@ def report_sections(run, top: int = 10) -> list[tuple]:
                             "algorithm does not randomise which options appear together (the knock-outs measure causes)."))
     S.append(('table', None, _display_table(_with_interval(component_effects(r), 'mean_diff', 'ci_low', 'ci_high', 'difference to baseline [95% CI]'))))
     S.append(('figure', 'Component effects', plot_component_effects))
+    S += importance_sections(r)                      # component importance, parallel coordinates
     S.append(('heading', 'Share of the top 5 holding each option', None))
     S.append(('table', None, _display_table(top_share(r))))
     S.append(('heading', 'Diversity per generation', None))
     S.append(('table', None, _display_table(diversity(r))))
     w = winner(r)
+    S += attention_sections(r.path, w)               # the finalists' kept models: statistics, maps
     S.append(('heading', 'Lineage of the winner', None))
     S.append(('text', None, f"The ancestors of `{w}` back to generation 0 (search perplexities; an elite is drawn where it was born)."
                             if family_tree(r, w)[0] else 'No finished generation yet: the family tree appears once one has finished.'))
