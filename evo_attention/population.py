@@ -107,6 +107,8 @@ class Population(nn.Module):
                              f"(ffn, norm), got {sorted(keys)}")
         groups = groups or _groups([m.gene for m in models])
         self.slots, self.M, self.max_seq_len = [], M, m0.max_seq_len
+        # each model's parameter names in its own order: its gradient norm sums in that order
+        self.order = [[n for n, _ in m.named_parameters()] for m in models]
         # (M, V, C), also the output layer (tied)
         self.tok_emb = nn.Parameter(torch.stack([m.tok_emb.weight.detach() for m in models]))
         self.slots.append(Slot(self.tok_emb, 0, 1, 0, ['tok_emb.weight'] * M,
@@ -170,14 +172,24 @@ def losses(self: Population, idx, targets, chunked: bool = False) -> torch.Tenso
 
 
 # %% ../nbs/07c_population.ipynb #c3f7d014
+def _total_norm(grads: list) -> torch.Tensor:
+    "The norm of `grads` as one vector, summed exactly as `clip_grad_norm_` sums it."
+    f = getattr(torch.nn.utils, 'get_total_norm', None)    # torch >= 2.6
+    if f is not None: return f(grads)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
 @patch
 def grad_norms(self: Population) -> torch.Tensor:
-    "Each model's gradient norm over all its parameters, (M,)."
-    sq = self.tok_emb.new_zeros(self.M, dtype=torch.float32)
+    "Each model's gradient norm, (M,), as `clip_grad_norm_` computes it for that model alone."
+    grads = [{} for _ in range(self.M)]      # model -> {parameter name: its gradient}
     for s in self.slots:
-        if s.param.grad is not None:
-            sq[s.a:s.a + s.G] += s.per_model(s.param.grad).float().pow(2).flatten(1).sum(1)
-    return sq.sqrt()
+        if s.param.grad is None: continue
+        gv = s.per_model(s.param.grad)
+        for k, name in enumerate(s.names):
+            if name is not None: grads[s.a + k][name] = gv[k].reshape(s.shape)
+    # the model's own parameter order: float32 sums in the same order as one by one
+    return torch.stack([_total_norm([g[n] for n in order if n in g]).float()
+                        for g, order in zip(grads, self.order)])
 
 @patch
 @torch.no_grad()
