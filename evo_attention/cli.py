@@ -146,10 +146,11 @@ def _stage_args(ev):
     ev.add_argument('--ablations', **_store('ablations', True,
                                             "knock out each of the winner's components"))
     ev.add_argument('--no-ablations', **_store('ablations', False, 'no knock-outs'))
-    ev.add_argument('--ladder', metavar='RUNGS', help="after the finalists: rungs re-training the best "
-                    "ones larger, e.g. 'steps=4,genes=4; steps=4,width=2,layers=2,genes=2' ('': none)")
-    ev.add_argument('--transfer', metavar='DATA', help='after the finalists: re-train them on this data '
-                    '(a built-in task or a text path)')
+    ev.add_argument('--ladder', metavar='RUNGS',
+                    help="after the finalists: rungs re-training the best ones larger, e.g. "
+                         "'steps=4,genes=4; steps=4,width=2,layers=2,genes=2' ('': none)")
+    ev.add_argument('--transfer', metavar='DATA',
+                    help='after the finalists: re-train them on this data (a task or a text path)')
     ev.add_argument('--executor', choices=['local', 'ray'],
                     help='where trainings run: here (local) or on a Ray cluster')
     ev.add_argument('--address', help="ray: the cluster's address "
@@ -369,16 +370,18 @@ def _ladder_args(sp):
 def ladder_command(args) -> int:
     "`evo-attention ladder RUN`: climb (or resume) the ladder of a finished run; its verdicts."
     from evo_attention.ladder import ladder_folder
-    lad = ladder_folder(args.run, args.rungs, args.transfer, args.device, progress=not args.no_progress)
+    lad = ladder_folder(args.run, args.rungs, args.transfer, args.device,
+                        progress=not args.no_progress)
     for v in lad['verdicts']:
-        print(f"{v['gene']}: ladder: {v['ladder']}" + (f"; transfer: {v['transfer']}" if v['transfer'] else ''))
+        moved = f"; transfer: {v['transfer']}" if v['transfer'] else ''
+        print(f"{v['gene']}: ladder: {v['ladder']}{moved}")
     trained = sum(len(s['genes']) * len(s['replicates']) for s in lad['stages'][1:])
-    print(f"wrote {Path(args.run) / 'ladder.json'} ({len(lad['stages'])} stages; {trained} trainings "
-          f"above the finalist stage); evo-attention report {args.run} shows it")
+    print(f"wrote {Path(args.run) / 'ladder.json'} ({len(lad['stages'])} stages; {trained} "
+          f"trainings above the finalist stage); evo-attention report {args.run} shows it")
     return 0
 
-command('ladder', "re-train a run's best finalists at larger scales or on other data", _ladder_args)(
-    ladder_command)
+command('ladder', "re-train a run's best finalists at larger scales or on other data",
+        _ladder_args)(ladder_command)
 
 # %% ../nbs/12_cli.ipynb #c5f7356b
 def options_text() -> str:

@@ -146,10 +146,12 @@ def _save_state(self: Evolution, done: bool = False):
 # Settings that may differ when a search is resumed: where and how fast it runs, and what happens after the
 # last generation. `n_generations` may grow (a finished search continues), never shrink below what is done.
 _RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address', 'together',
-                'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations', 'ladder', 'transfer')
+                'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations',
+                'ladder', 'transfer')
 
 # recorded in config.json when changed on resume
-_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'ladder', 'transfer')
+_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations',
+                 'ladder', 'transfer')
 
 @patch
 def _check_data(self: Evolution, saved: dict):
