@@ -10,7 +10,7 @@ import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRESETS', 'get_device', 'Config', 'preset_config']
+__all__ = ['LADDER_FACTORS', 'PRESETS', 'get_device', 'Config', 'parse_rungs', 'preset_config']
 
 # %% ../nbs/00_config.ipynb #d8799fe6
 def get_device() -> str:
@@ -69,6 +69,8 @@ class Config:
     final_replicates: int = 3      # fresh-seed trainings of each finalist and of the baseline
     finalist_racing: bool = False  # stop training a finalist once it is clearly worse than the best
     ablations: bool = False        # knock out each component of the winner and retrain
+    ladder: str = ''               # rungs re-training finalists larger: 'steps=4,genes=2; width=2'
+    transfer: str|None = None      # other data to re-train the finalists on (a task or text path)
     # where trainings run
     executor: str = 'local'        # 'local' (one by one, or `workers` processes) or 'ray'
     address: str|None = None       # ray: cluster address ('auto': the running one; None: start one)
@@ -92,6 +94,41 @@ _POSITIVE = ('max_seq_len', 'd_model', 'n_heads', 'n_layers', 'batch_size', 'eva
              'probe_screen_steps')
 _FLAGS = ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline', 'together',
           'per_layer', 'inherit_weights')
+
+# %% ../nbs/00_config.ipynb #07a5eba9
+LADDER_FACTORS = dict(steps='train_steps', width='d_model', layers='n_layers',
+                      context='max_seq_len')
+_RUNG_KEYS = (*LADDER_FACTORS, 'genes')
+
+def parse_rungs(spec: str) -> list[dict]:
+    "The rungs of a `Config.ladder` setting, e.g. [{'steps': 4.0, 'genes': 4}]; else `ValueError`."
+    example = "e.g. 'steps=4,genes=4; steps=4,width=2,layers=2,genes=2'"
+    if not isinstance(spec, str):
+        raise ValueError(f"Config: ladder must be a string, {example}; got {spec!r}")
+    rungs = []
+    for k, part in enumerate(p for p in spec.split(';') if p.strip()):
+        rung, where = {}, f"Config: ladder rung {k + 1} ({part.strip()!r})"
+        for item in (i.strip() for i in part.split(',')):
+            key, eq, val = (s.strip() for s in item.partition('='))
+            if key not in _RUNG_KEYS or not eq:
+                raise ValueError(f"{where}: {item!r} is not key=value with a key among "
+                                 f"{', '.join(_RUNG_KEYS)} ({example})")
+            try: v = int(val) if key == 'genes' else float(val)
+            except ValueError: v = None
+            if v is None or not (0 < v < float('inf')):
+                kind = 'a positive integer' if key == 'genes' else 'a positive number'
+                raise ValueError(f"{where}: {key} must be {kind}, got {val!r}")
+            rung[key] = v
+        rungs.append(rung)
+    return rungs
+
+def _check_ladder(config):
+    "`ValueError` for a ladder or a transfer that cannot be climbed."
+    parse_rungs(config.ladder)
+    t = config.transfer
+    if not (t is None or (isinstance(t, str) and t.strip())):
+        raise ValueError(f"Config: transfer must be None or a built-in task or text path, "
+                         f"got {t!r}")
 
 # %% ../nbs/00_config.ipynb #df42a85f
 def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
@@ -130,6 +167,7 @@ def validate(self: Config):
          f"finalists must be an integer >= 0, got {self.finalists!r}")
     need(_is_int(self.final_replicates) and self.final_replicates >= 1,
          f"final_replicates must be a positive integer, got {self.final_replicates!r}")
+    _check_ladder(self)                      # names the rung and the part that is wrong
     for f in ('moe_experts', 'window_size'):
         v = getattr(self, f)
         need(_is_int(v) and v > 0, f"{f} must be a positive integer, got {v!r}")
@@ -206,7 +244,8 @@ PRESETS = {
                   config=dict(max_seq_len=32, d_model=32, n_heads=2, n_layers=2, batch_size=16,
                               eval_batch_size=128, learning_rate=3e-3, train_steps=300,
                               population_size=6, n_generations=4, elite_size=2, log_interval=50,
-                              finalists=2, final_replicates=2, ablations=True)),
+                              finalists=2, final_replicates=2, ablations=True,
+                              ladder='steps=2,genes=2; steps=2,width=2,genes=1')),
     # tens of minutes on 2 CPU cores: real text,
     # the original model with shorter windows and training
     'cpu': dict(data='wikitext2',

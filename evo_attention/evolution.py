@@ -21,6 +21,7 @@ from .probes import check_probe, screen_accuracy
 from .inheritance import training_hooks, takes_hooks
 from .individuals import Individual, VANILLA, rank
 from .finalists import run_finalists, FIRST_FINAL_REPLICATE
+from .ladder import search_ladder
 
 # %% auto #0
 __all__ = ['Evolution', 'screened_result', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
@@ -146,10 +147,12 @@ def _save_state(self: Evolution, done: bool = False):
 # Settings that may differ when a search is resumed: where and how fast it runs, and what happens after the
 # last generation. `n_generations` may grow (a finished search continues), never shrink below what is done.
 _RESUME_FREE = ('device', 'log_interval', 'compile', 'eval_batch_size', 'workers', 'executor', 'address', 'together',
-                'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations')
+                'finalists', 'final_replicates', 'finalist_racing', 'ablations', 'n_generations',
+                'ladder', 'transfer')
 
 # recorded in config.json when changed on resume
-_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations')
+_AFTER_SEARCH = ('n_generations', 'finalists', 'final_replicates', 'finalist_racing', 'ablations',
+                 'ladder', 'transfer')
 
 @patch
 def _check_data(self: Evolution, saved: dict):
@@ -400,7 +403,9 @@ def run(self: Evolution) -> list[Individual]:
             self.train_missing([self.baseline], role='baseline')
         self._generations()
         self._save_state(done=True)
-        if self.config.finalists: run_finalists(self)
+        if self.config.finalists:
+            run_finalists(self)
+            search_ladder(self)                       # when the config names a ladder or a transfer
         self.run_dir.write_json('lineage.json', self.lineage())
         self.run_dir.write_json('summary.json', self.summary())
         if self.callback: self.callback('done', self)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from . import stats
+from .ladder import load_ladder, ladder_tables, plot_ladder_ranks, plot_ladder_intervals
 from .analysis import *
 from .analysis import RunResults, _as_run, _finite, _fmt_num, _fmt_p, _gens, _interval_words, _mean, _short
 from .importance import importance_sections
@@ -122,6 +123,50 @@ def _nothing_yet(r: RunResults) -> str:
     return (f"No evaluations yet: the folder holds {', '.join(files)}. The tables and plots appear as "
             f"trainings finish (one line each in history.jsonl).")
 
+# %% ../nbs/10b_reporting.ipynb #52f2ab06
+def _ladder_verdicts(lad: dict) -> list[str]:
+    "One line per finalist: its verdicts (ladder, transfer) and its gain at each stage."
+    out = []
+    for v in lad['verdicts']:
+        gains = ', '.join(f"{k} {g:+.1f}%" for k, g in v['gain_pct'].items()) or 'none measured'
+        moved = f"ladder: {v['ladder']}"
+        if v.get('transfer'): moved += f"; transfer: {v['transfer']}"
+        out.append(f"`{_short(v['gene'])}`: {moved} (gain over the baseline: {gains})")
+    return out
+
+def _ladder_text(lad: dict) -> str:
+    "What the ladder did, its method, and how a verdict is reached."
+    scale = lambda s: (f"{s['name']} ({s['scale']['train_steps']} steps, d_model {s['scale']['d_model']}, "
+                       f"{s['scale']['n_layers']} layers, context {s['scale']['max_seq_len']}, "
+                       f"{s['scale']['data']})")
+    transfer = f"; transfer to {lad['transfer']}" if lad.get('transfer') else ''
+    return (f"The finalists and the baseline re-trained at larger scales on fresh paired seeds "
+            f"(rungs `{lad['rungs'] or 'none'}`{transfer}): "
+            f"{', '.join(map(scale, lad['stages']))}. "
+            f"{lad['method']} A verdict compares a finalist's gain at the finalist stage with its gain at "
+            f"the last rung it climbed (holds: at least half of it, significant; shrinks: less; "
+            f"vanishes: not significant; reverses: significantly worse)."
+            + ('' if lad['complete'] else
+               ' The ladder is not complete: the numbers use the trainings finished so far.'))
+
+def _ladder_sections(r: RunResults) -> list[tuple]:
+    "The ladder of scales and the transfer, when the run folder holds them."
+    lad = load_ladder(r)
+    if lad is None: return []
+    stages, agree, _ = ladder_tables(lad)
+    d = _with_interval(stages, 'diff_pct', 'diff_low_pct', 'diff_high_pct',
+                       'difference to baseline % [95% CI]')
+    a = _with_interval(agree, 'kendall_tau', 'tau_low', 'tau_high', 'Kendall τ [95% CI]')
+    a = _with_interval(a, 'spearman_rho', 'rho_low', 'rho_high', 'Spearman ρ [95% CI]')
+    return [('heading', 'Ladder of scales', None),
+            ('text', None, _ladder_text(lad)),
+            ('list', None, _ladder_verdicts(lad)),
+            ('table', 'Stages', _display_table(d, dict(p_holm='Holm p'))),
+            ('table', 'Rank agreement between stages', _display_table(a)),
+            ('figure', 'Ranks by stage', lambda r: plot_ladder_ranks(load_ladder(r))),
+            ('figure', 'Finalists vs the baseline at each stage',
+             lambda r: plot_ladder_intervals(load_ladder(r)))]
+
 # %% ../nbs/10b_reporting.ipynb #bf364ce6
 def report_sections(run, top: int = 10) -> list[tuple]:
     "The report as (kind, title, content) parts; kind: 'heading', 'text', 'list', 'table' (text cells), 'figure' (a function drawing on an ax), 'lineage' or 'mermaid'."
@@ -133,6 +178,7 @@ def report_sections(run, top: int = 10) -> list[tuple]:
     if not len(r.history): return S + [('text', None, _nothing_yet(r))]
     S += _finalist_sections(r)
     S += _ablation_sections(r)
+    S += _ladder_sections(r)
     S.append(('heading', 'Evolution timeline', None))
     S.append(('table', None, _display_table(timeline(r))))
     S.append(('figure', 'Evolution', plot_evolution))

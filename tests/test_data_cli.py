@@ -47,3 +47,6 @@ def test_smoke_evolve_summary(tmp_path):
     s = json.loads((tmp_path / 'r' / 'summary.json').read_text())
     assert {'best_gene', 'best_perplexity', 'evaluations', 'total_train_steps'} <= set(s) and s['finished']
     assert s['total_train_steps'] == 10 * s['evaluations']
+    lad = json.loads((tmp_path / 'r' / 'ladder.json').read_text())          # the smoke preset ends with a tiny ladder
+    assert lad['complete'] and [x['name'] for x in lad['stages']] == ['finalists', 'rung 1', 'rung 2']
+    assert [x['scale']['train_steps'] for x in lad['stages']] == [10, 20, 20] and lad['stages'][2]['scale']['d_model'] == 32

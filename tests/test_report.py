@@ -80,8 +80,9 @@ def test_report_on_a_finished_run(runs, tmp_path):
     rc, said, _ = run_cli('report', folder, '--html', tmp_path / 'report.html')
     assert rc == 0 and said.strip() == f"wrote {tmp_path / 'report.html'}"
     doc = check_html(tmp_path / 'report.html', finalists=True)
-    # finalists, knock-outs, evolution, components, component importance, parallel coordinates (lineage: SVG)
-    assert doc.count('src="data:image/png;base64,') == 6 and 'Why a gene wins' in doc
+    # finalists, knock-outs, the ladder's two, evolution, components, component importance, parallel
+    # coordinates (lineage: SVG)
+    assert doc.count('src="data:image/png;base64,') == 8 and 'Why a gene wins' in doc
     assert stats.method_sentence() in doc and 'is better than' in doc and 'induction' in doc   # method, verdicts, data
     assert 'final_replicates=2' in doc                                    # the settings
 
