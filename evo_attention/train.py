@@ -188,7 +188,7 @@ def training_record(job: Job, *,
                 **(measured or {}))
 
 
-# %% ../nbs/07_train.ipynb #8e28b00b
+# %% ../nbs/07_train.ipynb #2367a723
 def _finite(v: float) -> float|None: return v if math.isfinite(v) else None
 
 class Meter:
@@ -216,7 +216,7 @@ class Meter:
             a[5] += l; a[6] += l * l; self.tail_n += 1
 
 
-# %% ../nbs/07_train.ipynb #7bbec3f1
+# %% ../nbs/07_train.ipynb #037e0dff
 @patch
 def saving(self: Meter, on: bool):
     "While `on` (the first step), count the bytes of the tensors autograd keeps for the backward."
