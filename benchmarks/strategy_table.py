@@ -33,13 +33,14 @@ def main():
     p.add_argument('--replicates', type=int, default=2)
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', default='benchmarks/tables/smoke_induction')
+    p.add_argument('--collect', action='store_true', help='only write the CSV and JSON from the trainings done')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     cfg = preset_config('smoke', device='cpu', threads=a.threads, train_steps=a.steps, log_interval=min(50, a.steps))
     data = get_data('induction', vocab_size=cfg.vocab_size, max_seq_len=cfg.max_seq_len)
     part = Path(a.out + '.jsonl')
     done = {(r['gene'], r['replicate']) for r in map(json.loads, part.read_text().splitlines())} if part.exists() else set()
-    todo = [(g, r) for r in range(a.replicates) for g in genes() if (g, r) not in done]
+    todo = [] if a.collect else [(g, r) for r in range(a.replicates) for g in genes() if (g, r) not in done]
     print(f"{len(genes())} genes x {a.replicates} replicates, {len(done)} done, {len(todo)} to train "
           f"({a.steps} steps, {a.threads} thread(s))", flush=True)
     t0 = time.time()

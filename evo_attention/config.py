@@ -161,7 +161,7 @@ def validate(self: Config):
         need(torch.cuda.is_available(), f"device {dev!r} asked for, but no CUDA GPU is visible")
     self.device = dev
 
-# %% ../nbs/00_config.ipynb #63df4854
+# %% ../nbs/00_config.ipynb #d41d00d6
 @patch
 def _validate_search(self: Config):
     "Check (and normalise to a tuple) the objectives, and the strategy's settings."
