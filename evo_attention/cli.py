@@ -5,6 +5,7 @@
 # %% ../nbs/12_cli.ipynb #8e916b3c
 from __future__ import annotations
 import argparse, dataclasses, json, math, re, shlex, sys, time, warnings
+from typing import Callable
 from dataclasses import fields
 from pathlib import Path
 from .config import Config, PRESETS
@@ -20,132 +21,180 @@ from .experiment import (DataSource, Experiment, ExperimentError, load_experimen
                                       changed_settings)
 
 # %% auto #0
-__all__ = ['config_from_args', 'experiment_from_args', 'main', 'evolve_command', 'validate_command', 'report_command',
-           'options_text']
+__all__ = ['COMMANDS', 'Command', 'command', 'config_from_args', 'experiment_from_args', 'main', 'evolve_command',
+           'validate_command', 'report_command', 'options_text']
 
 # %% ../nbs/12_cli.ipynb #ddfcf650
 _OVERRIDES = {  # flag -> Config field
-    'steps': 'train_steps', 'population': 'population_size', 'generations': 'n_generations', 'elites': 'elite_size',
-    'mutation_rate': 'mutation_rate', 'crossover_rate': 'crossover_rate', 'vocab_size': 'vocab_size', 'seq_len': 'max_seq_len',
-    'batch_size': 'batch_size', 'eval_batch_size': 'eval_batch_size', 'lr': 'learning_rate', 'd_model': 'd_model',
-    'n_heads': 'n_heads', 'n_layers': 'n_layers', 'replicates': 'replicates', 'device': 'device', 'amp': 'amp', 'seed': 'seed',
-    'workers': 'workers', 'hurdle': 'hurdle', 'hurdle_step': 'hurdle_step', 'paired_seeds': 'paired_seeds',
-    'finalists': 'finalists', 'final_replicates': 'final_replicates', 'racing': 'finalist_racing', 'ablations': 'ablations',
+    'steps': 'train_steps', 'population': 'population_size', 'generations': 'n_generations',
+    'elites': 'elite_size', 'mutation_rate': 'mutation_rate', 'crossover_rate': 'crossover_rate',
+    'vocab_size': 'vocab_size', 'seq_len': 'max_seq_len', 'batch_size': 'batch_size',
+    'eval_batch_size': 'eval_batch_size', 'lr': 'learning_rate', 'd_model': 'd_model',
+    'n_heads': 'n_heads', 'n_layers': 'n_layers', 'replicates': 'replicates', 'device': 'device',
+    'amp': 'amp', 'seed': 'seed', 'workers': 'workers', 'hurdle': 'hurdle',
+    'hurdle_step': 'hurdle_step', 'paired_seeds': 'paired_seeds', 'finalists': 'finalists',
+    'final_replicates': 'final_replicates', 'racing': 'finalist_racing', 'ablations': 'ablations',
     'executor': 'executor', 'address': 'address', 'together': 'together',
-    'moe_experts': 'moe_experts', 'moe_top_k': 'moe_top_k', 'moe_aux_weight': 'moe_aux_weight', 'window_size': 'window_size',
-    'per_layer': 'per_layer', 'inherit_weights': 'inherit_weights',
+    'moe_experts': 'moe_experts', 'moe_top_k': 'moe_top_k', 'moe_aux_weight': 'moe_aux_weight',
+    'window_size': 'window_size', 'per_layer': 'per_layer', 'inherit_weights': 'inherit_weights',
 }
 
 def _vocab(s: str):
     if s.lower() in ('none', 'full'): return None
     return int(s)
 
+# %% ../nbs/12_cli.ipynb #da3d6299
+@dataclasses.dataclass
+class Command:
+    "A subcommand: its help line, what adds its arguments, what runs it."
+    help: str
+    arguments: Callable             # f(parser): adds the subcommand's arguments
+    run: Callable                   # f(args) -> exit status
+
+COMMANDS: dict[str, Command] = {}
+
+def command(name: str, help: str, arguments: Callable|None = None):
+    "Decorator: register `f(args) -> int` as subcommand `name`, its arguments added by `arguments`."
+    def register(f):
+        COMMANDS[name] = Command(help, arguments or (lambda p: None), f)
+        return f
+    return register
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='evo-attention', description='Evolve attention mechanisms (EvoAttention).')
-    sub = p.add_subparsers(dest='command', required=True, metavar='{evolve,validate,baseline,train,report,options}')
-    def common(sp):
-        sp.add_argument('--preset', choices=list(PRESETS), default=None, help='settings to start from (default: smoke for evolve, paper for baseline and train)')
-        sp.add_argument('--data', default=None, help=f"wikitext2, a built-in task ({', '.join(TASKS)}), or a path (default: the preset's)")
-        sp.add_argument('--train-file', default=None, help='training text file (with --valid-file)')
-        sp.add_argument('--valid-file', default=None, help='validation text file (with --train-file)')
-        sp.add_argument('--encoding', default='utf-8', help="text encoding of your files (default utf-8; e.g. latin-1, cp1252)")
-        sp.add_argument('--steps', type=int, help='training steps per individual')
-        sp.add_argument('--vocab-size', type=_vocab, help="vocabulary cap ('none': every word)")
-        sp.add_argument('--seq-len', type=int, help='tokens per window (max_seq_len)')
-        sp.add_argument('--batch-size', type=int); sp.add_argument('--eval-batch-size', type=int)
-        sp.add_argument('--lr', type=float, help='learning rate'); sp.add_argument('--seed', type=int, help='run seed')
-        sp.add_argument('--d-model', type=int); sp.add_argument('--n-heads', type=int); sp.add_argument('--n-layers', type=int)
-        sp.add_argument('--device', help='cpu, cuda, cuda:N, mps (default: best available)')
-        sp.add_argument('--amp', choices=['auto', 'fp32', 'fp16', 'bf16'])
-        sp.add_argument('--moe-experts', type=int, help="ffn=moe: experts per layer"); sp.add_argument('--moe-top-k', type=int, help='ffn=moe: experts per token')
-        sp.add_argument('--moe-aux-weight', type=float, help='ffn=moe: weight of the load-balance loss')
-        sp.add_argument('--window-size', type=int, help='window=sliding: keys a query sees, itself included')
-        sp.add_argument('--no-progress', action='store_true', help='no progress bars')
-    ev = sub.add_parser('evolve', help='run (or resume) the genetic search')
-    common(ev)
+    p = argparse.ArgumentParser(prog='evo-attention',
+                                description='Evolve attention mechanisms (EvoAttention).')
+    sub = p.add_subparsers(dest='command', required=True, metavar='{' + ','.join(COMMANDS) + '}')
+    for name, c in COMMANDS.items(): c.arguments(sub.add_parser(name, help=c.help))
+    return p
+
+# %% ../nbs/12_cli.ipynb #f98af4e4
+def _data_args(sp):
+    "The data flags: a name or path, or two text files."
+    sp.add_argument('--preset', choices=list(PRESETS), default=None,
+                    help='settings to start from (default: smoke for evolve, paper otherwise)')
+    sp.add_argument('--data', default=None,
+                    help=f"wikitext2, a built-in task ({', '.join(TASKS)}), or a path "
+                         f"(default: the preset's)")
+    sp.add_argument('--train-file', default=None, help='training text file (with --valid-file)')
+    sp.add_argument('--valid-file', default=None, help='validation text file (with --train-file)')
+    sp.add_argument('--encoding', default='utf-8',
+                    help="text encoding of your files (default utf-8; e.g. latin-1, cp1252)")
+
+def _common(sp):
+    "The flags of every subcommand that trains: data, model shape, training."
+    _data_args(sp)
+    sp.add_argument('--steps', type=int, help='training steps per individual')
+    sp.add_argument('--vocab-size', type=_vocab, help="vocabulary cap ('none': every word)")
+    sp.add_argument('--seq-len', type=int, help='tokens per window (max_seq_len)')
+    for flag in ('--batch-size', '--eval-batch-size', '--d-model', '--n-heads', '--n-layers'):
+        sp.add_argument(flag, type=int)
+    sp.add_argument('--lr', type=float, help='learning rate')
+    sp.add_argument('--seed', type=int, help='run seed')
+    sp.add_argument('--device', help='cpu, cuda, cuda:N, mps (default: best available)')
+    sp.add_argument('--amp', choices=['auto', 'fp32', 'fp16', 'bf16'])
+    sp.add_argument('--moe-experts', type=int, help="ffn=moe: experts per layer")
+    sp.add_argument('--moe-top-k', type=int, help='ffn=moe: experts per token')
+    sp.add_argument('--moe-aux-weight', type=float, help='ffn=moe: weight of the load-balance loss')
+    sp.add_argument('--window-size', type=int,
+                    help='window=sliding: keys a query sees, itself included')
+    sp.add_argument('--no-progress', action='store_true', help='no progress bars')
+
+# %% ../nbs/12_cli.ipynb #5dc26aa1
+def _store(dest: str, const: bool, help: str):
+    "An on/off flag pair's one side: `dest` is `const` when given, else None (the preset's)."
+    return dict(dest=dest, action='store_const', const=const, default=None, help=help)
+
+def _search_args(ev):
+    "The search: its file and folder, size, operators, and the space (one flag per component)."
     ev.add_argument('--spec', metavar='FILE', default=None,
-                    help="an experiment file (YAML: preset, config, search_space, data; check it with 'validate'); "
-                         "flags given too override its values, except --preset (the file names its preset)")
+                    help="an experiment file (YAML: preset, config, search_space, data; check it "
+                         "with 'validate'); flags given too override its values, except --preset")
     ev.add_argument('--out', default=None, help='run folder (default: runs/<preset>-seed<seed>)')
-    ev.add_argument('--resume', action='store_true', help='continue the search in --out (required when it already holds one)')
-    ev.add_argument('--population', type=int); ev.add_argument('--generations', type=int); ev.add_argument('--elites', type=int)
-    ev.add_argument('--mutation-rate', type=float); ev.add_argument('--crossover-rate', type=float)
+    ev.add_argument('--resume', action='store_true',
+                    help='continue the search in --out (required when it already holds one)')
+    for flag in ('--population', '--generations', '--elites'): ev.add_argument(flag, type=int)
+    ev.add_argument('--mutation-rate', type=float)
+    ev.add_argument('--crossover-rate', type=float)
     ev.add_argument('--replicates', type=int, help='trainings per gene, with different seeds')
-    ev.add_argument('--workers', type=int, help='evaluations at once (processes)')
-    ev.add_argument('--hurdle', choices=['none', 'loss_ratio', 'pdh'], help='multi-fidelity: stop weak trainings early')
+    ev.add_argument('--hurdle', choices=['none', 'loss_ratio', 'pdh'],
+                    help='multi-fidelity: stop weak trainings early')
     ev.add_argument('--hurdle-step', type=int, help='step of the hurdle check')
-    ev.add_argument('--no-baseline', action='store_true', help='do not evaluate the vanilla gene')
-    ev.add_argument('--paired-seeds', dest='paired_seeds', action='store_const', const=True, default=None,
-                    help='replicate r of every gene shares data order and initial weights (default for new runs)')
-    ev.add_argument('--independent-seeds', dest='paired_seeds', action='store_const', const=False, help='every training its own seed')
-    ev.add_argument('--finalists', type=int, help='best distinct genes re-trained on fresh seeds after the search (0: none)')
-    ev.add_argument('--final-replicates', type=int, help='fresh-seed trainings per finalist and for the baseline')
-    ev.add_argument('--racing', action='store_const', const=True, default=None, help='stop a finalist early once it is clearly worse than the best')
-    ev.add_argument('--ablations', dest='ablations', action='store_const', const=True, default=None, help="knock out each of the winner's components")
-    ev.add_argument('--no-ablations', dest='ablations', action='store_const', const=False, help='no knock-outs')
-    ev.add_argument('--executor', choices=['local', 'ray'], help='where trainings run: here (local) or on a Ray cluster')
-    ev.add_argument('--together', dest='together', action='store_const', const=True, default=None,
-                    help="train each generation's models as one batched model")
-    ev.add_argument('--one-by-one', dest='together', action='store_const', const=False, help='train the models one after another')
-    ev.add_argument('--address', help="ray: the cluster's address ('auto': the running cluster; default: start a local one)")
-    ev.add_argument('--per-layer', dest='per_layer', action='store_const', const=True, default=None, help='a gene per layer (mixed stacks)')
-    ev.add_argument('--inherit-weights', dest='inherit_weights', action='store_const', const=True, default=None, help="children start from their parents' trained weights")
+    ev.add_argument('--per-layer', **_store('per_layer', True,
+                                            'a gene per layer (mixed stacks)'))
+    ev.add_argument('--inherit-weights', **_store('inherit_weights', True,
+                                                  "children start from their parents' weights"))
     for c, reg in COMPONENTS.items():    # every gene component, read from the registries
         ev.add_argument(f"--{c.replace('_', '-')}", dest=c, default=None,
                         help=f"comma-separated {c} options to search: {reg.doc} "
                              f"(default: the preset's or the file's space)")
-    va = sub.add_parser('validate', help='check an experiment file: every problem with its line and the allowed values')
-    va.add_argument('file', help='the experiment file (YAML)')
-    bl = sub.add_parser('baseline', help='train and evaluate the vanilla gene')
-    common(bl); bl.add_argument('--json', action='store_true', help='print one JSON object')
-    tr = sub.add_parser('train', help='train and evaluate one gene')
-    common(tr); tr.add_argument('--gene', required=True, help="gene id, e.g. 'dot|sparsemax|output_gate|learned'")
-    tr.add_argument('--json', action='store_true', help='print one JSON object')
-    rp = sub.add_parser('report', help="a run folder's findings (a running or stopped search too)")
-    rp.add_argument('run', help='run folder')
-    rp.add_argument('--html', metavar='FILE', help='write one self-contained HTML file with every table and plot')
-    rp.add_argument('--markdown', action='store_true', help='print Markdown instead of plain text')
-    rp.add_argument('--top', type=int, default=10, help='genes in the top mechanisms table (default 10)')
-    sub.add_parser('options', help='every registered option of each component, and whether a search uses it by default')
-    return p
+
+# %% ../nbs/12_cli.ipynb #b7b01fca
+def _stage_args(ev):
+    "Around the search: the baseline, seeds, finalists, knock-outs, and where trainings run."
+    ev.add_argument('--no-baseline', action='store_true', help='do not evaluate the vanilla gene')
+    ev.add_argument('--paired-seeds', **_store('paired_seeds', True, 'replicate r of every gene '
+                                               'shares data order and initial weights (default)'))
+    ev.add_argument('--independent-seeds', **_store('paired_seeds', False,
+                                                    'every training its own seed'))
+    ev.add_argument('--finalists', type=int,
+                    help='best distinct genes re-trained on fresh seeds after the search (0: none)')
+    ev.add_argument('--final-replicates', type=int,
+                    help='fresh-seed trainings per finalist and for the baseline')
+    ev.add_argument('--racing', **_store('racing', True,
+                                         'stop a finalist once it is clearly worse than the best'))
+    ev.add_argument('--ablations', **_store('ablations', True,
+                                            "knock out each of the winner's components"))
+    ev.add_argument('--no-ablations', **_store('ablations', False, 'no knock-outs'))
+    ev.add_argument('--executor', choices=['local', 'ray'],
+                    help='where trainings run: here (local) or on a Ray cluster')
+    ev.add_argument('--address', help="ray: the cluster's address "
+                                      "('auto': the running cluster; default: start a local one)")
+    ev.add_argument('--workers', type=int, help='evaluations at once (processes)')
+    ev.add_argument('--together', **_store('together', True,
+                                           "train each generation's models as one batched model"))
+    ev.add_argument('--one-by-one', **_store('together', False,
+                                             'train the models one after another'))
+
+def _evolve_args(ev):
+    "Every flag of `evolve`."
+    _common(ev); _search_args(ev); _stage_args(ev)
 
 # %% ../nbs/12_cli.ipynb #138caab4
 def _preset(args) -> str: return args.preset or ('smoke' if args.command == 'evolve' else 'paper')
 
+def _given(args) -> dict:
+    "The `Config` fields the flags set (a flag not given leaves the preset's or the file's value)."
+    kw = {field: getattr(args, flag) for flag, field in _OVERRIDES.items()
+          if getattr(args, flag, None) is not None}
+    if getattr(args, 'no_baseline', False): kw['baseline'] = False
+    return kw
+
 def config_from_args(args) -> tuple[Config, str]:
     "The `Config` and data source named by parsed arguments (preset, then the flags given)."
-    kw = {field: getattr(args, flag) for flag, field in _OVERRIDES.items() if getattr(args, flag, None) is not None}
-    if getattr(args, 'no_baseline', False): kw['baseline'] = False
-    return preset_config(_preset(args), **kw), args.data or PRESETS[_preset(args)]['data']
+    return preset_config(_preset(args), **_given(args)), args.data or PRESETS[_preset(args)]['data']
 
 def _source(args, default) -> DataSource:
     "The data the flags name (text files win over a name or path, as in `get_data`), else `default`."
     if args.train_file or args.valid_file:
-        return DataSource(train_file=args.train_file, valid_file=args.valid_file, encoding=args.encoding)
+        return DataSource(train_file=args.train_file, valid_file=args.valid_file,
+                          encoding=args.encoding)
     if args.data: return dataclasses.replace(DataSource.of(args.data), encoding=args.encoding)
     return default
 
 def experiment_from_args(args) -> Experiment:
-    "The search that `evolve`'s arguments describe: an experiment file (`--spec`) with the flags given on top, or a preset with them."
+    "The search `evolve`'s arguments describe: a file (`--spec`) or a preset, the flags on top."
     named = {c: getattr(args, c).split(',') for c in COMPONENTS if getattr(args, c, None)}
     if not getattr(args, 'spec', None):
         cfg, data = config_from_args(args)
         space = SearchSpace(**{**vars(SearchSpace.of_preset(_preset(args))), **named})
         return Experiment(cfg, space, _source(args, DataSource.of(data)), _preset(args))
-    if args.preset: raise ValueError(f"--preset cannot be combined with --spec: {args.spec} names its preset; "
-                                     f"change it there, or use --preset without --spec")
+    if args.preset:
+        raise ValueError(f"--preset cannot be combined with --spec: {args.spec} names its preset; "
+                         f"change it there, or use --preset without --spec")
     exp = load_experiment(args.spec)
-    kw = {field: getattr(args, flag) for flag, field in _OVERRIDES.items() if getattr(args, flag, None) is not None}
-    if args.no_baseline: kw['baseline'] = False
-    return Experiment(Config(**{**exp.config.to_dict(), **kw}), dataclasses.replace(exp.space, **named),
+    return Experiment(Config(**{**exp.config.to_dict(), **_given(args)}),
+                      dataclasses.replace(exp.space, **named),
                       _source(args, exp.data), exp.preset, exp.path)
-
-def _report(m: dict, as_json: bool):
-    out = dict(m, val_perplexity=m['perplexity'])
-    if as_json: print(dumps(out))
-    else:
-        print(f"{m['gene']}: validation perplexity {m['perplexity']:.2f} ({m['status']}), {m['steps']} steps, "
-              f"{m['tokens_per_sec']:.0f} tokens/s, {m['params']:,} parameters ({m['non_embedding_params']:,} non-embedding)")
 
 # %% ../nbs/12_cli.ipynb #b02c032a
 def _flag_hint(msg: str) -> str:
@@ -157,105 +206,154 @@ def _flag_hint(msg: str) -> str:
 def _resume_hint(args, argv: list[str]) -> str:
     "After Ctrl-C: the exact command that resumes the search (or that nothing was saved yet)."
     out = getattr(args, 'out_dir', None)
-    if args.command != 'evolve' or out is None or not _holds_search(out): return 'nothing was saved; run the command again'
-    again = [*argv, *([] if args.resume else ['--resume']), *([] if args.out else ['--out', str(out)])]
+    if args.command != 'evolve' or out is None or not _holds_search(out):
+        return 'nothing was saved; run the command again'
+    again = [*argv, *([] if args.resume else ['--resume']),
+             *([] if args.out else ['--out', str(out)])]
     return f"finished trainings are kept in {out}. Resume with: evo-attention {shlex.join(again)}"
 
+def _noted(build: Callable):
+    "`build()`, its warnings (e.g. the elites scaled with --population) printed as plain notes."
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        out = build()
+    for w in said: print(f"evo-attention: note: {_flag_hint(str(w.message))}", file=sys.stderr)
+    return out
+
+# %% ../nbs/12_cli.ipynb #6e0a2007
 def main(argv=None) -> int:
-    "Entry point of the `evo-attention` command: one line and exit 2 for a problem, 130 after Ctrl-C; never a traceback."
+    "The `evo-attention` command: one line and exit 2 for a problem, 130 after Ctrl-C."
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = _parser().parse_args(argv)
     say = lambda msg: print(f"evo-attention: {msg}", file=sys.stderr)
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *a, **k: say(f"warning: {message}")
-        try: return _command(args)
-        except ExperimentError as e:                          # an experiment file: every problem, one per line
+        try: return COMMANDS[args.command].run(args)
+        except ExperimentError as e:          # an experiment file: every problem, one per line
             for line in e.problems: print(line, file=sys.stderr)
-        except (ValueError, ConnectionError, RunStateError) as e: say(f"error: {_flag_hint(str(e))}")
-        except OSError as e:                                  # a full disk, a read-only folder, a missing file
+        except (ValueError, ConnectionError, RunStateError) as e:
+            say(f"error: {_flag_hint(str(e))}")
+        except OSError as e:                  # a full disk, a read-only folder, a missing file
             name = str(e.filename or '')
-            say(f"error: {name if len(name) <= 200 else name[:197] + '...'}{': ' if name else ''}{e.strerror or e}")
+            shown = name if len(name) <= 200 else name[:197] + '...'
+            say(f"error: {shown}{': ' if name else ''}{e.strerror or e}")
         except KeyboardInterrupt:
             say(f"interrupted; {_resume_hint(args, argv)}")
             return 130
     return 2
 
-def _command(args) -> int:
-    "Run the parsed command."
-    if args.command == 'report': return report_command(args.run, args.html, args.markdown, args.top)
-    if args.command == 'options': print(options_text()); return 0
-    if args.command == 'validate': return validate_command(args.file)
-    with warnings.catch_warnings(record=True) as said:    # e.g. the elites scaled with --population: one plain line each
-        warnings.simplefilter('always')
-        if args.command == 'evolve': exp = experiment_from_args(args)
-        else: cfg, data = config_from_args(args); source = _source(args, DataSource.of(data))
-    for w in said: print(f"evo-attention: note: {_flag_hint(str(w.message))}", file=sys.stderr)
-    if args.command == 'evolve': return evolve_command(args, exp)
-    gene = VANILLA if args.command == 'baseline' else parse_gene(args.gene)
-    m = train_and_evaluate(gene, cfg, source.load(cfg), progress=not (args.no_progress or args.json))
-    _report(m, args.json)
-    return 0 if m['status'] != 'diverged' else 3
-
 # %% ../nbs/12_cli.ipynb #0bc5cb76
 def evolve_command(args, exp: Experiment) -> int:
-    "`evo-attention evolve`: run (or resume) the search `exp` in the run folder; the folder's experiment.yaml runs it again."
+    "`evo-attention evolve`: run (or resume) the search `exp` in its run folder."
     cfg = exp.config
     out = Path(args.out or f"runs/{Path(args.spec).stem if args.spec else exp.preset}-seed{cfg.seed}")
     _check_out(out)
-    args.out_dir = out                                   # for the resume command after Ctrl-C
+    args.out_dir = out                       # for the resume command after Ctrl-C
     if _holds_search(out) and not args.resume:
-        raise RunStateError(f"{out} already holds a search: add --resume to continue it, or choose another --out")
+        raise RunStateError(f"{out} already holds a search: add --resume to continue it, "
+                            f"or choose another --out")
     if args.resume and not _holds_search(out):
         raise RunStateError(f"--resume: {out} holds no search to resume")
     # Resumed without a file or component flags: the folder's saved space.
     given = args.spec or any(getattr(args, c, None) for c in COMPONENTS)
     t0 = time.time()
-    evo = Evolution(cfg, data=exp.data.load(cfg), search_space=exp.space if given or not args.resume else None,
-                    run_dir=out, progress=not args.no_progress, data_source=exp.data, preset=exp.preset)
-    evo.run()                                            # writes the folder's experiment.yaml (new, or resumed with more)
+    evo = Evolution(cfg, data=exp.data.load(cfg),
+                    search_space=exp.space if given or not args.resume else None,
+                    run_dir=out, progress=not args.no_progress, data_source=exp.data,
+                    preset=exp.preset)
+    evo.run()                                # writes the folder's experiment.yaml
     s = evo.summary()
     base = f", baseline {s['baseline_perplexity']:.2f}" if s['baseline_perplexity'] else ''
-    print(f"best {s['best_gene']}: perplexity {s['best_perplexity']:.2f}{base}; {s['evaluations']} trainings, "
-          f"{s['total_train_steps']} steps, {time.time() - t0:.0f} s. Run folder: {out}")
+    print(f"best {s['best_gene']}: perplexity {s['best_perplexity']:.2f}{base}; "
+          f"{s['evaluations']} trainings, {s['total_train_steps']} steps, "
+          f"{time.time() - t0:.0f} s. Run folder: {out}")
     return 0
 
+@command('evolve', 'run (or resume) the genetic search', _evolve_args)
+def _evolve(args) -> int: return evolve_command(args, _noted(lambda: experiment_from_args(args)))
+
+# %% ../nbs/12_cli.ipynb #c9c1bee4
 def _holds_search(out: Path) -> bool:
     "Whether folder `out` holds a search (its state, or finished trainings to replay)."
     h = out / 'history.jsonl'
     return (out / 'state.json').exists() or (h.exists() and h.stat().st_size > 0)
 
 def _check_out(out: Path):
-    "A clear error for an --out that cannot be a run folder: a file, a path too long for the filesystem."
+    "A clear error for an --out that cannot be a run folder: a file, a path too long."
     shown = str(out) if len(str(out)) <= 80 else str(out)[:60] + '...'
     if any(len(p.encode()) > 255 for p in out.parts) or len(str(out.absolute()).encode()) > 4000:
-        raise ValueError(f"--out {shown}: the path is too long ({len(str(out)):,} characters; the filesystem allows "
-                         f"255 bytes per name and about 4,000 in all): choose a shorter one")
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out {shown} is a file, not a folder: choose a folder")
+        raise ValueError(f"--out {shown}: the path is too long ({len(str(out)):,} characters; "
+                         f"the filesystem allows 255 bytes per name and about 4,000 in all): "
+                         f"choose a shorter one")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {shown} is a file, not a folder: choose a folder")
+
+# %% ../nbs/12_cli.ipynb #7b7d0f04
+def _report(m: dict, as_json: bool):
+    out = dict(m, val_perplexity=m['perplexity'])
+    if as_json: print(dumps(out)); return
+    print(f"{m['gene']}: validation perplexity {m['perplexity']:.2f} ({m['status']}), "
+          f"{m['steps']} steps, {m['tokens_per_sec']:.0f} tokens/s, {m['params']:,} parameters "
+          f"({m['non_embedding_params']:,} non-embedding)")
+
+def _one_args(sp, gene: bool):
+    _common(sp)
+    if gene: sp.add_argument('--gene', required=True,
+                             help="gene id, e.g. 'dot|sparsemax|output_gate|learned'")
+    sp.add_argument('--json', action='store_true', help='print one JSON object')
+
+def _train(args) -> int:
+    cfg, data = _noted(lambda: config_from_args(args))
+    source = _source(args, DataSource.of(data))
+    gene = VANILLA if args.command == 'baseline' else parse_gene(args.gene)
+    m = train_and_evaluate(gene, cfg, source.load(cfg),
+                           progress=not (args.no_progress or args.json))
+    _report(m, args.json)
+    return 0 if m['status'] != 'diverged' else 3
+
+command('baseline', 'train and evaluate the vanilla gene', lambda sp: _one_args(sp, False))(_train)
+command('train', 'train and evaluate one gene', lambda sp: _one_args(sp, True))(_train)
 
 # %% ../nbs/12_cli.ipynb #a09ab881
 def validate_command(path) -> int:
-    "`evo-attention validate FILE`: one summary line when the file is valid (0); every problem, one per line, when not (2)."
-    exp = load_experiment(path)                          # ExperimentError: main prints each problem
+    "`evo-attention validate FILE`: a summary line when valid (0); each problem on a line (2)."
+    exp = load_experiment(path)              # ExperimentError: main prints each problem
     changed = changed_settings(exp.config, exp.preset)
     lo, hi = exp.space.dropout
-    print(f"{path}: valid: preset {exp.preset}, {len(changed)} setting(s) changed{': ' + ', '.join(changed) if changed else ''}; "
-          f"data {exp.data.name}; {exp.space.n_discrete:,} genes to search (dropout {lo:g} to {hi:g})")
+    print(f"{path}: valid: preset {exp.preset}, {len(changed)} setting(s) changed"
+          f"{': ' + ', '.join(changed) if changed else ''}; data {exp.data.name}; "
+          f"{exp.space.n_discrete:,} genes to search (dropout {lo:g} to {hi:g})")
     return 0
+
+def _file_arg(sp): sp.add_argument('file', help='the experiment file (YAML)')
+command('validate', 'check an experiment file: every problem with its line and the allowed values',
+        _file_arg)(lambda args: validate_command(args.file))
 
 # %% ../nbs/12_cli.ipynb #6ee8951b
 def report_command(run, html: str|None = None, markdown: bool = False, top: int = 10) -> int:
-    "`evo-attention report`: the report of run folder `run` in the terminal, or as Markdown, or written to an HTML file."
+    "`evo-attention report`: run folder `run`'s report as text, Markdown, or an HTML file."
     from evo_attention.reporting import load_run, report_text, report_html
-    r = load_run(run)                                   # FileNotFoundError (exit 2) when `run` is not a run folder
+    r = load_run(run)                        # FileNotFoundError (exit 2): not a run folder
     if html:
-        import matplotlib; matplotlib.use('Agg')        # no window: the plots go into the file
+        import matplotlib; matplotlib.use('Agg')   # no window: the plots go into the file
         print(f"wrote {report_html(r, html, top=top)}")
     if markdown or not html: print(report_text(r, markdown=markdown, top=top), end='')
     return 0
 
+def _report_args(rp):
+    rp.add_argument('run', help='run folder')
+    rp.add_argument('--html', metavar='FILE',
+                    help='write one self-contained HTML file with every table and plot')
+    rp.add_argument('--markdown', action='store_true', help='print Markdown instead of plain text')
+    rp.add_argument('--top', type=int, default=10,
+                    help='genes in the top mechanisms table (default 10)')
+
+command('report', "a run folder's findings (a running or stopped search too)", _report_args)(
+    lambda a: report_command(a.run, a.html, a.markdown, a.top))
+
 # %% ../nbs/12_cli.ipynb #c5f7356b
 def options_text() -> str:
-    "Every registered option of each gene component with its one-line description, marked when the default search space holds it."
+    "Every registered option of each component, its one-line description, * when searched by default."
     import inspect
     space, out = SearchSpace(), []
     for c, reg in COMPONENTS.items():
@@ -265,7 +363,8 @@ def options_text() -> str:
         w = max(map(len, reg.names()))
         for name in reg.names():
             doc = (inspect.getdoc(reg[name]) or '').strip().splitlines()
-            out.append(f"  {'*' if name in default else ' '} {name:<{w}}  {doc[0] if doc else '(no description)'}")
+            line = doc[0] if doc else '(no description)'
+            out.append(f"  {'*' if name in default else ' '} {name:<{w}}  {line}")
         out.append('')
     lo, hi = space.dropout
     out += [f"use_bias: {', '.join(str(b).lower() for b in space.use_bias)} (both searched)",
@@ -273,3 +372,6 @@ def options_text() -> str:
             "* = in the default search space; the others are opt-in "
             "(e.g. evo-attention evolve --normalization softmax,entmax15)."]
     return '\n'.join(out)
+
+@command('options', 'every registered option of each component, and whether a search uses it')
+def _options(args) -> int: print(options_text()); return 0

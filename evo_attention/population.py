@@ -13,7 +13,7 @@ from .config import Config
 from .gene import AttentionGene
 from .layers import LayerGenes, parse_gene
 from .model import EvoTransformer, count_params
-from .architecture import FFNS, MLP, SwiGLU
+from .architecture import FFNS
 from .data import LMData
 from .grouped import (Slot, StackedLinear, StackedLayerNorm, StackedRMSNorm,
                                    Ungroupable, GroupAttention, probe_group, _linear_slots)
@@ -49,22 +49,19 @@ def _groups(genes: list) -> list:
 
 
 # %% ../nbs/07c_population.ipynb #2e7b3c0a
-def _swiglu(h):
-    g, u = h.chunk(2, dim=-1)
-    return F.silu(g) * u
-# feed-forward layers that stack: two linears around an activation
-_ACTIVATIONS = {MLP: F.gelu, SwiGLU: _swiglu}
+def _stacked_ffns() -> list[str]:
+    "The feed-forward options that stack: Linear -> act -> Linear, their `activation` declared."
+    return [f for f in FFNS if FFNS.declared(f, 'activation') is not None]
 
 class PopulationBlock(nn.Module):
     "Pre-norm block of M models: stacked norms and feed-forward layers, attention per group."
-    def __init__(self, blocks: list, groups: list, prefix: str, slots: list):
+    def __init__(self, blocks: list, groups: list, prefix: str, slots: list,
+                 ffn: str = 'gelu'):              # the models' feed-forward option
         super().__init__()
-        ffn = type(blocks[0].mlp)
-        if ffn not in _ACTIVATIONS:
-            allowed = ', '.join(c.__name__ for c in _ACTIVATIONS)
-            raise Ungroupable(f"feed-forward layer {ffn.__name__} is not stacked; "
-                              f"allowed: {allowed}")
-        self.act = _ACTIVATIONS[ffn]
+        self.act = FFNS.declared(ffn, 'activation')
+        if self.act is None:
+            raise Ungroupable(f"feed-forward layer {ffn!r} is not stacked; "
+                              f"allowed: {', '.join(_stacked_ffns())}")
         self.ln1 = _stacked_ln([b.ln1 for b in blocks], f'{prefix}.ln1', slots)
         self.ln2 = _stacked_ln([b.ln2 for b in blocks], f'{prefix}.ln2', slots)
         self.groups = [(a, b) for a, b in groups]
@@ -107,6 +104,8 @@ class Population(nn.Module):
                              f"(ffn, norm), got {sorted(keys)}")
         groups = groups or _groups([m.gene for m in models])
         self.slots, self.M, self.max_seq_len = [], M, m0.max_seq_len
+        # each model's parameter names in its own order: its gradient norm sums in that order
+        self.order = [[n for n, _ in m.named_parameters()] for m in models]
         # (M, V, C), also the output layer (tied)
         self.tok_emb = nn.Parameter(torch.stack([m.tok_emb.weight.detach() for m in models]))
         self.slots.append(Slot(self.tok_emb, 0, 1, 0, ['tok_emb.weight'] * M,
@@ -127,7 +126,8 @@ class Population(nn.Module):
             self.slots.append(Slot(self.pos_emb, 0, 1, 0, names, (self.max_seq_len, C)))
         self.drop = nn.Dropout(m0.drop.p)
         self.blocks = nn.ModuleList(PopulationBlock([m.blocks[i] for m in models], groups,
-                                                    f'blocks.{i}', self.slots)
+                                                    f'blocks.{i}', self.slots,
+                                                    block_key(m0.gene)[0])
                                     for i in range(len(m0.blocks)))
         self.ln_f = _stacked_ln([m.ln_f for m in models], 'ln_f', self.slots)
 
@@ -170,14 +170,24 @@ def losses(self: Population, idx, targets, chunked: bool = False) -> torch.Tenso
 
 
 # %% ../nbs/07c_population.ipynb #c3f7d014
+def _total_norm(grads: list) -> torch.Tensor:
+    "The norm of `grads` as one vector, summed exactly as `clip_grad_norm_` sums it."
+    f = getattr(torch.nn.utils, 'get_total_norm', None)    # torch >= 2.6
+    if f is not None: return f(grads)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
 @patch
 def grad_norms(self: Population) -> torch.Tensor:
-    "Each model's gradient norm over all its parameters, (M,)."
-    sq = self.tok_emb.new_zeros(self.M, dtype=torch.float32)
+    "Each model's gradient norm, (M,), as `clip_grad_norm_` computes it for that model alone."
+    grads = [{} for _ in range(self.M)]      # model -> {parameter name: its gradient}
     for s in self.slots:
-        if s.param.grad is not None:
-            sq[s.a:s.a + s.G] += s.per_model(s.param.grad).float().pow(2).flatten(1).sum(1)
-    return sq.sqrt()
+        if s.param.grad is None: continue
+        gv = s.per_model(s.param.grad)
+        for k, name in enumerate(s.names):
+            if name is not None: grads[s.a + k][name] = gv[k].reshape(s.shape)
+    # the model's own parameter order: float32 sums in the same order as one by one
+    return torch.stack([_total_norm([g[n] for n in order if n in g]).float()
+                        for g, order in zip(grads, self.order)])
 
 @patch
 @torch.no_grad()
@@ -270,11 +280,10 @@ def train_together(genes: list,                  # genes (or ids), one per train
     for (ffn, _), same in itertools.groupby(order, key=lambda i: block_key(genes[i])):
         same = list(same)
         # a mixture of experts: routing gathers other tokens per expert in each model
-        if FFNS[ffn] not in _ACTIVATIONS:
-            stacked = ', '.join(f for f in FFNS if FFNS[f] in _ACTIVATIONS)
+        if ffn not in _stacked_ffns():
             for i in same:
                 batch.alone(i, f"ffn {ffn!r} is not stacked in a population "
-                               f"(allowed together: {stacked})")
+                               f"(allowed together: {', '.join(_stacked_ffns())})")
             continue
         for part in _parts_that_fit(config, [genes[i] for i in same], data.vocab_size, same):
             batch.train_part(part)

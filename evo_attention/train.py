@@ -17,6 +17,7 @@ from .layers import LayerGenes, parse_gene
 from .model import build_model, count_params, init_paired
 from .fused_loss import cpu_features, final_hidden, linear_cross_entropy
 from .memory import check_memory
+from .runs import absurd_loss
 
 # %% auto #0
 __all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'resolve_amp', 'amp_dtype', 'numerics', 'native_bf16', 'evaluate',
@@ -296,7 +297,7 @@ def _finish(trainee, jobs: list[Job], j: int, status: list, config: Config, data
     "Evaluate model `j` as its training ends and return its metrics (`training_record`)."
     model = trainee.export(j, jobs[j].model)
     val_loss = float('inf') if status[j] == 'diverged' else evaluate(model, data, config, dtype)
-    if not math.isfinite(val_loss): status[j] = 'diverged'
+    if absurd_loss(val_loss, data.vocab_size): status[j] = 'diverged'
     m = training_record(jobs[j], status=status[j], val_loss=val_loss, dtype=dtype, **record)
     if len(jobs) > 1: m['together'] = len(jobs)
     if jobs[j].on_trained is not None: jobs[j].on_trained(model, m)
@@ -356,7 +357,7 @@ def _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
                 job, v = jobs[j], vals[j]
                 curves[j].append((step, v))
                 if job.on_log is not None: job.on_log(step, v)
-                if not math.isfinite(v): status[j] = 'diverged'; finish(j, step, v, now)
+                if absurd_loss(v, data.vocab_size): status[j] = 'diverged'; finish(j, step, v, now)
                 elif job.should_stop is not None and step < steps and job.should_stop(step, v):
                     status[j] = 'stopped'; finish(j, step, v, now)
                 elif step == steps: finish(j, step, v, now)
