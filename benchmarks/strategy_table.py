@@ -3,11 +3,13 @@
 NAS-Bench style: the trainings are done once here, and `benchmarks/strategy_benchmark.py` replays any number
 of searches from the table in minutes. The space is the original's four components with `topk_softmax`
 added as a fifth normalization (4 x 5 x 4 x 3 = 240 genes, bias on, dropout 0.1 like the vanilla gene),
-trained at the `smoke` preset on the built-in induction task with `--steps` steps, replicates 0 and 1
-(paired seeds, as a search trains them). Resumable: finished trainings are kept in `<out>.jsonl` and
-skipped when run again; the CSV is written from it at the end.
+trained at the `smoke` preset on the built-in induction task with `--steps` steps, replicates
+0 .. `--replicates`-1 (paired seeds, as a search trains them), replicate 0 of every gene first.
+Resumable: finished trainings are kept in `<out>.jsonl` and skipped when run again; the CSV is
+written from it at the end (`--collect` writes it from the trainings done so far, without training).
 
     nice -n 10 python benchmarks/strategy_table.py --steps 100 --threads 1
+    python benchmarks/strategy_table.py --collect --replicates 1     # the shipped table: replicate 0
 """
 import argparse, csv, itertools, json, time
 from pathlib import Path

@@ -14,8 +14,8 @@ from .stats import compare, method_sentence
 from .objectives import objective_values, nsga2_order, pareto_fronts
 
 # %% auto #0
-__all__ = ['FIRST_FINAL_REPLICATE', 'final_replicates', 'search_ranking', 'search_values', 'search_front', 'run_finalists',
-           'knockouts', 'run_ablations']
+__all__ = ['FIRST_FINAL_REPLICATE', 'final_replicates', 'search_ranking', 'search_values', 'search_front', 'front_record',
+           'run_finalists', 'knockouts', 'run_ablations']
 
 # %% ../nbs/09a_finalists.ipynb #5dce7299
 FIRST_FINAL_REPLICATE = 1000   # finalist and knock-out trainings use replicates from here: seeds the search never used
@@ -47,6 +47,13 @@ def search_front(evo: Evolution) -> list[str]:
     vals = [search_values(evo, g) for g in ranked]
     ok = [i for i, v in enumerate(vals) if all(map(math.isfinite, v))]
     return [ranked[ok[i]] for i in pareto_fronts([vals[i] for i in ok])[0]] if ok else []
+
+def front_record(evo: Evolution) -> dict:
+    "The objectives and the search's front with each gene's values (None: not measured), for finalists.json."
+    fin = lambda v: v if math.isfinite(v) else None
+    return dict(objectives=list(evo.config.objectives),
+                front=[dict(gene=g, values=dict(zip(evo.config.objectives, map(fin, search_values(evo, g)))))
+                       for g in search_front(evo)])
 
 # %% ../nbs/09a_finalists.ipynb #b7c40ec0
 def _values(evo: Evolution, gene: str, reps: list[int]) -> list:
@@ -105,11 +112,7 @@ def _write_finalists(evo, ranked, reps, stopped, complete: bool, finalists: list
                    verdicts={x['name']: x['verdict'] for x in comps}, replicates=len(reps), complete=complete)
     out = dict(replicates=reps, paired_seeds=c.paired_seeds, baseline=base, complete=complete, genes=rows,
                comparisons=comps, method=method_sentence(), summary=summary)
-    if len(c.objectives) > 1:                  # the search's front, with each gene's objective values
-        fin = lambda v: v if math.isfinite(v) else None
-        out.update(objectives=list(c.objectives),
-                   front=[dict(gene=g, values=dict(zip(c.objectives, map(fin, search_values(evo, g)))))
-                          for g in search_front(evo)])
+    if len(c.objectives) > 1: out.update(front_record(evo))
     evo.run_dir.write_json('finalists.json', out)
     return out
 
