@@ -13,6 +13,7 @@ import search_reference as ref
 
 REFERENCE = json.loads((Path(__file__).parent / 'fixtures' / 'search_reference.json').read_text())
 
+@pytest.mark.slow
 def test_single_objective_history_unchanged(tmp_path, one_thread):
     got = ref.run_search(tmp_path / 'run')
     assert got['populations'] == REFERENCE['populations']
@@ -23,6 +24,7 @@ def test_single_objective_history_unchanged(tmp_path, one_thread):
                    {k: v for k, v in w.items() if not isinstance(v, float)}
             assert g['perplexity'] == pytest.approx(w['perplexity'], rel=1e-3)
 
+@pytest.mark.slow
 def test_two_objectives_rank_by_nsga2_and_report_the_front(tmp_path, one_thread):
     from evo_attention.evolution import Evolution
     from evo_attention.objectives import values_of, pareto_fronts
@@ -44,6 +46,7 @@ def test_two_objectives_rank_by_nsga2_and_report_the_front(tmp_path, one_thread)
     doc = report_html(tmp_path / 'run', tmp_path / 'report.html').read_text()
     assert 'Front of perplexity, params' in doc and 'alt="Front"' in doc
 
+@pytest.mark.slow
 def test_strategies_resume_to_the_same_search_on_the_table(tmp_path):
     """aging and random search (and the GA's options) killed mid-search and resumed breed what an
     uninterrupted search breeds: every random number comes from the saved rng."""
