@@ -64,7 +64,7 @@ OBJECTIVES = {o.name: o for o in (
 assert tuple(OBJECTIVES) == OBJECTIVE_NAMES        # Config validates against these names
 
 def objective_values(records: list[dict], gene, config: Config, names=None) -> tuple:
-    "The values of `names` (default: `config.objectives`) for `gene`'s records; inf where unmeasured."
+    "The values of `names` (default: `config.objectives`) from `gene`'s records; inf: unmeasured."
     out = []
     for n in names or config.objectives:
         v = OBJECTIVES[n].value(records, gene, config) if records else None
@@ -80,7 +80,7 @@ class _Point:
     def __init__(self, i: int, fitness): self.i, self.fitness = i, fitness
 
 def pareto_fronts(points: list[tuple]) -> list[list[int]]:
-    "Indices of `points` (finite tuples, minimised) front by front, each front by crowding distance."
+    "Indices of `points` (finite tuples, minimised) front by front, each by crowding distance."
     if not points: return []
     F = _fitness(len(points[0]))
     pts = [_Point(i, F(p)) for i, p in enumerate(points)]

@@ -51,6 +51,9 @@ def _display_table(t: pd.DataFrame, names: dict|None = None) -> pd.DataFrame:
 def _settings_text(r: RunResults) -> str:
     c, n = r.config.get('config', {}), r.config.get('numerics')
     text = ', '.join(f'{k}={c[k]}' for k in _SETTINGS if k in c)
+    if c.get('strategy', 'ga') != 'ga': text += f", strategy={c['strategy']}"      # not the default
+    if list(c.get('objectives') or ['perplexity']) != ['perplexity']:
+        text += f", objectives={','.join(c['objectives'])}"
     return text + (f"; numerics: {_numerics_text(n)}" if n else '')
 
 def _numerics_text(n: dict) -> str:

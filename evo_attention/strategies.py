@@ -16,7 +16,7 @@ __all__ = ['mutation_rate', 'proven_gene', 'first_generation', 'next_generation'
 
 # %% ../nbs/08d_strategies.ipynb #281a55c9
 def mutation_rate(config: Config, generation: int) -> float:
-    "The mutation rate for breeding generation `generation + 1` (halved over the search if adaptive)."
+    "The mutation rate that breeds generation `generation + 1` (halving if adaptive)."
     if not config.adaptive_mutation: return config.mutation_rate
     return config.mutation_rate * 0.5 ** (generation / config.n_generations)
 
@@ -35,7 +35,8 @@ def first_generation(space, config: Config, rng: random.Random) -> list[Individu
     "The first population: random genes, or (informed) half proven genes mutated, half random."
     n = config.population_size
     if not config.informed_init: return [Individual(space.sample(rng)) for _ in range(n)]
-    proven = [space.mutate(proven_gene(space, rng), config.mutation_rate, rng) for _ in range(n // 2)]
+    proven = [space.mutate(proven_gene(space, rng), config.mutation_rate, rng)
+              for _ in range(n // 2)]
     return ([Individual(g, operator='informed') for g in proven] +
             [Individual(space.sample(rng)) for _ in range(n - n // 2)])
 
@@ -47,10 +48,12 @@ def _ga(ranked, space, config: Config, rng, generation: int, rank) -> list[Indiv
     while len(nxt) < c.population_size:
         p1, p2 = rng.sample(parents, 2)
         if rng.random() < c.crossover_rate:
-            child, op, par = space.crossover(p1.gene, p2.gene, rng), 'crossover', (p1.gene.id, p2.gene.id)
+            child, op = space.crossover(p1.gene, p2.gene, rng), 'crossover'
+            par = (p1.gene.id, p2.gene.id)
         else: child, op, par = p1.gene, 'copy', (p1.gene.id,)
         mutant = space.mutate(child, rate, rng)
-        nxt.append(Individual(mutant, generation + 1, par, op + ('+mutation' if mutant != child else '')))
+        op += '+mutation' if mutant != child else ''
+        nxt.append(Individual(mutant, generation + 1, par, op))
     return nxt
 
 # %% ../nbs/08d_strategies.ipynb #58622fe4
@@ -64,20 +67,22 @@ def _aging(ranked, space, config: Config, rng, generation: int, rank) -> list[In
         mutant = space.mutate(parent.gene, rate, rng)
         op = 'aging' + ('+mutation' if mutant != parent.gene else '')
         children.append(Individual(mutant, generation + 1, (parent.gene.id,), op))
-    by_age = sorted(ranked, key=lambda i: i.generation)     # oldest first; a tie: the ranking's order
+    by_age = sorted(ranked, key=lambda i: i.generation)   # oldest first; a tie: the ranking's
     return by_age[n_new:] + children
 
 def _random(ranked, space, config: Config, rng, generation: int, rank) -> list[Individual]:
     "Random search: new random genes beside the best so far."
-    new = [Individual(space.sample(rng), generation + 1) for _ in range(config.population_size - config.elite_size)]
+    n_new = config.population_size - config.elite_size
+    new = [Individual(space.sample(rng), generation + 1) for _ in range(n_new)]
     return ranked[:config.elite_size] + new
 
 _STRATEGIES = dict(ga=_ga, aging=_aging, random=_random)
 
 def next_generation(ranked: list[Individual], space, config: Config, rng: random.Random,
-                    generation: int,             # the generation just ranked
-                    rank=None,                   # f(individuals) -> best first (default: by perplexity)
+                    generation: int,     # the generation just ranked
+                    rank=None,           # f(individuals) -> best first (default: by perplexity)
                    ) -> list[Individual]:
     "The population of generation `generation + 1` by `config.strategy`."
     from evo_attention.individuals import rank as by_perplexity
-    return _STRATEGIES[config.strategy](ranked, space, config, rng, generation, rank or by_perplexity)
+    breed = _STRATEGIES[config.strategy]
+    return breed(ranked, space, config, rng, generation, rank or by_perplexity)

@@ -30,24 +30,27 @@ class TableEvaluation:
         self.__name__ = f"table {path.name}"
 
     def __call__(self, gene, config: Config, data, replicate: int = 0, **ignored) -> dict:
-        "The table's record of `gene`'s training `replicate` (what `train_and_evaluate` would return)."
+        "The table's record of `gene`'s training `replicate` (as `train_and_evaluate` returns it)."
         gid = parse_gene(gene).id
         r = self.rows.get((gid, replicate))
         if r is None:
-            raise KeyError(f"{gid!r} replicate {replicate} is not in the table ({len(self.rows)} trainings "
-                           f"of the space {self.meta['space']}); search that space with replicates=1")
-        ppl = float(r['perplexity'])
-        return dict(gene=gid, perplexity=ppl, val_loss=float(r['val_loss']), train_loss=float(r['train_loss']),
-                    steps=self.meta['train_steps'], tokens=0, loss_curve=[], seconds=float(r['seconds']),
-                    train_seconds=float(r['seconds']), tokens_per_sec=math.nan, params=int(r['params']),
-                    non_embedding_params=None, seed=None, replicate=replicate, status=r['status'])
+            raise KeyError(f"{gid!r} replicate {replicate} is not in the table "
+                           f"({len(self.rows)} trainings of the space {self.meta['space']}); "
+                           f"search that space with replicates=1")
+        num = lambda k: float(r[k])
+        return dict(gene=gid, perplexity=num('perplexity'), val_loss=num('val_loss'),
+                    train_loss=num('train_loss'), steps=self.meta['train_steps'], tokens=0,
+                    loss_curve=[], seconds=num('seconds'), train_seconds=num('seconds'),
+                    tokens_per_sec=math.nan, params=int(r['params']), non_embedding_params=None,
+                    seed=None, replicate=replicate, status=r['status'])
 
 # %% ../nbs/09d_tabular.ipynb #6fa7c8a9
 def table_space(table: TableEvaluation) -> SearchSpace:
     "The search space the table covers (every gene of it is in the table)."
     m, std = table.meta, AttentionGene()        # components the table does not vary: the standard's
     fixed = {c: (getattr(std, c),) for c in _EXTRAS if c not in m['space']}
-    return SearchSpace(**{k: tuple(v) for k, v in m['space'].items()}, **fixed, use_bias=(m['use_bias'],),
+    return SearchSpace(**{k: tuple(v) for k, v in m['space'].items()}, **fixed,
+                       use_bias=(m['use_bias'],),
                        dropout=(m['dropout'], m['dropout']))
 
 def true_value(table: TableEvaluation, gene: str) -> float:
@@ -57,18 +60,23 @@ def true_value(table: TableEvaluation, gene: str) -> float:
 # %% ../nbs/09d_tabular.ipynb #015e1118
 class _Enough(Exception): pass
 
-def replay(table: TableEvaluation, strategy: str, seed: int, budget: int, **settings) -> list[float]:
+def replay(table: TableEvaluation,
+           strategy: str,
+           seed: int,                   # the search's run seed
+           budget: int,                 # trainings
+           **settings,                  # more `Config` fields
+          ) -> list[float]:
     "Best true perplexity found after each of `budget` trainings of one search of `strategy`."
-    from evo_attention.evolution import Evolution          # the search sits above this module's inputs
-    cfg = preset_config('smoke', device='cpu', strategy=strategy, seed=seed, finalists=0, baseline=False,
-                        n_generations=budget, **settings)
+    from evo_attention.evolution import Evolution     # the search sits above this module's inputs
+    cfg = preset_config('smoke', device='cpu', strategy=strategy, seed=seed, finalists=0,
+                        baseline=False, n_generations=budget, **settings)
     data = get_data('induction', vocab_size=cfg.vocab_size, max_seq_len=cfg.max_seq_len)
     seen = []
     def count(event, evo, **kw):
         if event == 'evaluated':
             seen.append((kw['metrics']['perplexity'], kw['metrics']['gene']))
             if len(seen) >= budget: raise _Enough
-    shm = Path('/dev/shm')                   # in memory where there is one: run folders fsync every write
+    shm = Path('/dev/shm')         # in memory where there is one: run folders fsync every write
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as d:
         evo = Evolution(cfg, data=data, search_space=table_space(table), run_dir=Path(d) / 'run',
                         progress=False, callback=count, evaluate=table)
@@ -84,7 +92,8 @@ def replay(table: TableEvaluation, strategy: str, seed: int, budget: int, **sett
 def benchmark(table: TableEvaluation, strategies=('ga', 'aging', 'random'), runs: int = 50,
               budget: int = 60, **settings) -> dict:
     "Curves of best-found true perplexity per strategy: {strategy: [[value per training] per run]}."
-    return {s: [replay(table, s, seed, budget, **settings) for seed in range(runs)] for s in strategies}
+    return {s: [replay(table, s, seed, budget, **settings) for seed in range(runs)]
+            for s in strategies}
 
 def summarise(curves: dict, budgets: list[int]) -> list[dict]:
     "Mean best-found perplexity and its 95% t interval per strategy at each budget."
@@ -99,10 +108,12 @@ def versus(curves: dict, a: str, b: str, budget: int, seed: int = 0) -> dict:
     "Mean of `a` minus mean of `b` at `budget`: bootstrap 95% interval and Mann-Whitney U p-value."
     from scipy import stats
     import numpy as np
-    x = np.array([r[budget - 1] for r in curves[a]]); y = np.array([r[budget - 1] for r in curves[b]])
-    boot = stats.bootstrap((x, y), lambda u, v: u.mean() - v.mean(), n_resamples=5000, method='percentile',
-                           rng=np.random.default_rng(seed))
+    x, y = (np.array([r[budget - 1] for r in curves[s]]) for s in (a, b))
+    boot = stats.bootstrap((x, y), lambda u, v: u.mean() - v.mean(), n_resamples=5000,
+                           method='percentile', rng=np.random.default_rng(seed))
     u = stats.mannwhitneyu(x, y, alternative='two-sided')
-    return dict(budget=budget, a=a, b=b, diff=float(x.mean() - y.mean()), ci_low=float(boot.confidence_interval.low),
-                ci_high=float(boot.confidence_interval.high), p_mannwhitney=float(u.pvalue),
-                a_better_share=float((x[:, None] < y[None, :]).mean() + 0.5 * (x[:, None] == y[None, :]).mean()))
+    ci = boot.confidence_interval
+    # the share of pairs in which `a` found the better gene, ties counted half
+    better = (x[:, None] < y[None, :]).mean() + 0.5 * (x[:, None] == y[None, :]).mean()
+    return dict(budget=budget, a=a, b=b, diff=float(x.mean() - y.mean()), ci_low=float(ci.low),
+                ci_high=float(ci.high), p_mannwhitney=float(u.pvalue), a_better_share=float(better))
