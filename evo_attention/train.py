@@ -184,8 +184,6 @@ def training_record(job: Job, *,
                 params=job.params['total'], non_embedding_params=job.params['non_embedding'],
                 seed=job.seed, replicate=job.replicate, status=status, device=str(device),
                 amp=str(dtype).replace('torch.', '') if dtype else 'fp32',
-                # the warm-up's first step not timed
-                ms_per_step=1000 * (t_train - t_first) / (step - 1) if t_first and step > 1 else None,
                 **(measured or {}))
 
 
