@@ -8,7 +8,7 @@ import argparse, dataclasses, json, math, re, shlex, sys, time, warnings
 from typing import Callable
 from dataclasses import fields
 from pathlib import Path
-from .config import Config, PRESETS
+from .config import Config, PRESETS, OBJECTIVE_NAMES, STRATEGIES
 from .gene import AttentionGene, SearchSpace
 from .layers import parse_gene
 from .data import get_data, TASKS
@@ -39,6 +39,8 @@ _OVERRIDES = {  # flag -> Config field
     'moe_experts': 'moe_experts', 'moe_top_k': 'moe_top_k', 'moe_aux_weight': 'moe_aux_weight',
     'window_size': 'window_size', 'per_layer': 'per_layer', 'inherit_weights': 'inherit_weights',
     'ladder': 'ladder', 'transfer': 'transfer',
+    'strategy': 'strategy', 'objectives': 'objectives', 'tournament_size': 'tournament_size',
+    'informed_init': 'informed_init', 'adaptive_mutation': 'adaptive_mutation',
 }
 
 def _vocab(s: str):
@@ -162,9 +164,21 @@ def _stage_args(ev):
     ev.add_argument('--one-by-one', **_store('together', False,
                                              'train the models one after another'))
 
+def _strategy_args(ev):
+    "How the search breeds and what it minimises (see strategies and objectives)."
+    ev.add_argument('--strategy', choices=list(STRATEGIES),
+                    help="ga (the original's, default), aging (regularized evolution) or random")
+    ev.add_argument('--objectives', help=f"comma-separated, minimised: {', '.join(OBJECTIVE_NAMES)} "
+                                         f"(default perplexity; several: NSGA-II's fronts)")
+    ev.add_argument('--tournament-size', type=int, help='aging: individuals sampled per parent')
+    ev.add_argument('--informed-init', **_store('informed_init', True, 'half the first generation '
+                                                "from the standard attention's components"))
+    ev.add_argument('--adaptive-mutation', **_store('adaptive_mutation', True, 'the mutation rate '
+                                                    'halves over the generations'))
+
 def _evolve_args(ev):
     "Every flag of `evolve`."
-    _common(ev); _search_args(ev); _stage_args(ev); _screen_args(ev)
+    _common(ev); _search_args(ev); _stage_args(ev); _strategy_args(ev); _screen_args(ev)
 
 # %% ../nbs/12_cli.ipynb #e3e9b205
 _OVERRIDES.update(probe_screen='probe_screen', probe_threshold='probe_screen_threshold',

@@ -4,13 +4,13 @@
 
 # %% ../nbs/00_config.ipynb #3251a4e4
 from __future__ import annotations
-import dataclasses, json, warnings
+import dataclasses, json, math, warnings
 from dataclasses import dataclass, field, asdict
 import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['LADDER_FACTORS', 'PRESETS', 'get_device', 'Config', 'parse_rungs', 'preset_config']
+__all__ = ['STRATEGIES', 'OBJECTIVE_NAMES', 'LADDER_FACTORS', 'PRESETS', 'get_device', 'Config', 'parse_rungs', 'preset_config']
 
 # %% ../nbs/00_config.ipynb #d8799fe6
 def get_device() -> str:
@@ -82,6 +82,12 @@ class Config:
     window_size: int = 16          # window='sliding': a query sees window_size keys, itself last
     per_layer: bool = False        # a gene per layer, sampled, crossed over and mutated per layer
     inherit_weights: bool = False  # a child starts from its parents' trained weights (same shapes)
+    # what the search minimises and how it searches (see objectives, strategies)
+    objectives: tuple = ('perplexity',)  # several: NSGA-II (e.g. perplexity, params, peak_memory)
+    strategy: str = 'ga'           # 'ga' (the original's), 'aging' (regularized evolution), 'random'
+    tournament_size: int = 3       # aging: individuals sampled to pick each parent
+    informed_init: bool = False    # half the first generation near the standard attention's components
+    adaptive_mutation: bool = False  # mutation_rate × 0.5 ** (generation / n_generations)
 
     def __post_init__(self): self.validate()
 
@@ -89,11 +95,15 @@ class Config:
 _AMP = ('auto', 'fp32', 'fp16', 'bf16')
 _HURDLES = ('none', 'loss_ratio', 'pdh')
 _EXECUTORS = ('local', 'ray')
+STRATEGIES = ('ga', 'aging', 'random')
+# what a search can minimise (the objectives module computes each)
+OBJECTIVE_NAMES = ('perplexity', 'params', 'peak_memory', 'ms_per_step', 'kv_cache_bytes',
+                   'stability', 'grad_flow')
 _POSITIVE = ('max_seq_len', 'd_model', 'n_heads', 'n_layers', 'batch_size', 'eval_batch_size',
              'train_steps', 'n_generations', 'log_interval', 'replicates', 'hurdle_step', 'workers',
              'probe_screen_steps')
 _FLAGS = ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline', 'together',
-          'per_layer', 'inherit_weights')
+          'per_layer', 'inherit_weights', 'informed_init', 'adaptive_mutation')
 
 # %% ../nbs/00_config.ipynb #07a5eba9
 LADDER_FACTORS = dict(steps='train_steps', width='d_model', layers='n_layers',
@@ -191,6 +201,7 @@ def _validate_runtime(self: Config, need):
     need(self.threads is None or (_is_int(self.threads) and self.threads > 0),
          f"threads must be None or a positive integer, got {self.threads!r}")
     need(self.amp in _AMP, f"amp {self.amp!r} is not one of {', '.join(_AMP)}")
+    self._validate_search()
     dev = str(self.device)
     need(dev.split(':')[0] in ('cpu', 'cuda', 'mps'),
          f"device {dev!r} is not one of cpu, cuda, cuda:N, mps")
@@ -202,6 +213,26 @@ def _validate_runtime(self: Config, need):
          f"got {self.probe_screen!r}")
     need(0 <= self.probe_screen_threshold <= 1,
          f"probe_screen_threshold must be in [0, 1], got {self.probe_screen_threshold!r}")
+
+# %% ../nbs/00_config.ipynb #d41d00d6
+@patch
+def _validate_search(self: Config):
+    "Check (and normalise to a tuple) the objectives, and the strategy's settings."
+    obj = self.objectives
+    if isinstance(obj, str): obj = tuple(o.strip() for o in obj.split(','))
+    obj = tuple(obj) if isinstance(obj, (list, tuple)) else obj
+    bad = [o for o in obj if o not in OBJECTIVE_NAMES] if isinstance(obj, tuple) else [obj]
+    if bad or not obj or len(set(obj)) != len(obj):
+        raise ValueError(f"Config: objectives must be distinct names from {', '.join(OBJECTIVE_NAMES)}, "
+                         f"e.g. 'perplexity,params'; got {self.objectives!r}")
+    self.objectives = obj
+    if self.strategy not in STRATEGIES:
+        raise ValueError(f"Config: strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+    cap = self.population_size if self.strategy == 'aging' else math.inf   # aging samples its population
+    if not (_is_int(self.tournament_size) and 2 <= self.tournament_size <= cap):
+        raise ValueError(f"Config: tournament_size must be an integer >= 2 (with strategy 'aging' at "
+                         f"most population_size={self.population_size}), got {self.tournament_size!r}")
+
 
 # %% ../nbs/00_config.ipynb #8e9901ba
 @patch

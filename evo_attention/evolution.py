@@ -22,6 +22,8 @@ from .inheritance import training_hooks, takes_hooks
 from .individuals import Individual, VANILLA, rank
 from .finalists import run_finalists, FIRST_FINAL_REPLICATE
 from .ladder import search_ladder
+from .objectives import rank_population
+from .strategies import first_generation, next_generation
 
 # %% auto #0
 __all__ = ['Evolution', 'screened_result', 'Hurdle', 'loss_at', 'planned_trainings', 'cpu_warning']
@@ -328,18 +330,15 @@ def _screen(self: Evolution, jobs: list, role: str) -> tuple[list, dict]:
 
 # %% ../nbs/09_evolution.ipynb #c3d17e64
 @patch
+def _rank(self: Evolution, population: list[Individual]) -> list[Individual]:
+    "Best first: by perplexity, or by NSGA-II over `config.objectives` (see objectives)."
+    return rank_population(population, self.config)
+
+@patch
 def _next_generation(self: Evolution) -> list[Individual]:
-    c, ranked = self.config, rank(self.population)
-    nxt = ranked[:c.elite_size]                       # elites: carried over, not retrained
-    parents = ranked[:max(2, len(ranked) // 2)]       # the better half
-    while len(nxt) < c.population_size:
-        p1, p2 = self.rng.sample(parents, 2)
-        if self.rng.random() < c.crossover_rate:
-            child, op, par = self.breeding.crossover(p1.gene, p2.gene, self.rng), 'crossover', (p1.gene.id, p2.gene.id)
-        else: child, op, par = p1.gene, 'copy', (p1.gene.id,)
-        mutant = self.breeding.mutate(child, c.mutation_rate, self.rng)
-        nxt.append(Individual(mutant, self.generation + 1, par, op + ('+mutation' if mutant != child else '')))
-    return nxt
+    "The next population by `config.strategy` (see strategies), from this one ranked."
+    return next_generation(self._rank(self.population), self.breeding, self.config, self.rng,
+                           self.generation, self._rank)
 
 # %% ../nbs/09_evolution.ipynb #001e5e2d
 @patch
@@ -361,7 +360,7 @@ def _start(self: Evolution):
     if fresh: self.run_dir.write_json('config.json', self._settings())
     self._write_experiment()                  # new, or resumed (it may have grown: more generations, replicates)
     if fresh or self.replaying:
-        self.population = [Individual(self.breeding.sample(self.rng)) for _ in range(c.population_size)]
+        self.population = first_generation(self.breeding, c, self.rng)
         self._save_state()
 
 # %% ../nbs/09_evolution.ipynb #f2c5f437
@@ -375,7 +374,7 @@ def _generations(self: Evolution):
     while True:
         self.train_missing(self.population)
         self._save_state()
-        self.population = rank(self.population)
+        self.population = self._rank(self.population)
         if not any(g['generation'] == self.generation for g in self.generations):
             self.generations.append(dict(generation=self.generation, population=[
                 dict(i.plan(), perplexity=i.perplexity, status=i.status) for i in self.population]))
@@ -437,7 +436,7 @@ def lineage(self: Evolution) -> list[dict]:
 def summary(self: Evolution) -> dict:
     "Best gene, its perplexity, the baseline's, what the search cost and (once run) the finalists' verdicts."
     hist = self.records                   # the history as written (no re-reading of the file)
-    best = rank(self.population)[0] if self.population else None
+    best = self._rank(self.population)[0] if self.population else None
     base = self.baseline.perplexity if self.baseline and self.baseline.evaluated else None
     done = (bool(self.population) and self.generation >= self.config.n_generations - 1
             and all(i.evaluated for i in self.population) and len(self.generations) >= self.config.n_generations)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Optional
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, create_model
 from . import gene as _gene
-from .config import Config, PRESETS
+from .config import Config, PRESETS, OBJECTIVE_NAMES, STRATEGIES
 from .data import TASKS, get_data
 from .gene import SearchSpace
 from .runs import atomic_write
@@ -114,8 +114,13 @@ _TYPES = {'int': int, 'float': float, 'str': str, 'bool': bool, 'None': type(Non
 def _annotation(f: dataclasses.Field):
     "The type of a `Config` field from its annotation string ('int|None' -> Optional[int]), without evaluating it."
     names = [t.strip() for t in str(f.type).split('|')]
+    if f.name in _CHOICES: return _CHOICES[f.name]
     t = _TYPES[next(n for n in names if n != 'None')]
     return Optional[t] if 'None' in names else t
+
+# settings that name choices: the file says which are allowed (`validate` lists them)
+_CHOICES = dict(objectives=Annotated[list[Literal[OBJECTIVE_NAMES]], Field(min_length=1)],
+                strategy=Literal[STRATEGIES])
 
 def _components() -> dict:
     "Each searched component's registry, read now (so components and options registered later are included)."

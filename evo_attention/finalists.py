@@ -11,9 +11,11 @@ from .gene import AttentionGene
 from .layers import LayerGenes, parse_gene, stack_knockouts
 from .individuals import Individual, VANILLA   # the search is passed in (`evo`): it imports this module
 from .stats import compare, method_sentence
+from .objectives import objective_values, nsga2_order, pareto_fronts
 
 # %% auto #0
-__all__ = ['FIRST_FINAL_REPLICATE', 'final_replicates', 'search_ranking', 'run_finalists', 'knockouts', 'run_ablations']
+__all__ = ['FIRST_FINAL_REPLICATE', 'final_replicates', 'search_ranking', 'search_values', 'search_front', 'front_record',
+           'run_finalists', 'knockouts', 'run_ablations']
 
 # %% ../nbs/09a_finalists.ipynb #5dce7299
 FIRST_FINAL_REPLICATE = 1000   # finalist and knock-out trainings use replicates from here: seeds the search never used
@@ -23,13 +25,35 @@ def final_replicates(config: Config) -> list[int]:
     return list(range(FIRST_FINAL_REPLICATE, FIRST_FINAL_REPLICATE + config.final_replicates))
 
 def search_ranking(evo: Evolution) -> list[tuple[str, float]]:
-    "Every gene of the search's populations with its mean perplexity over the search's replicates, best first (failed and diverged left out)."
+    """Every gene of the search's populations with its mean perplexity over the search's replicates, best first
+    (failed and diverged left out): by perplexity, or with several objectives by NSGA-II's fronts and crowding."""
     genes = dict.fromkeys([p['gene'] for g in evo.generations for p in g['population']] + [i.gene.id for i in evo.population])
     ranked = []
     for g in genes:
         ppl = [evo.cache[(g, r)]['perplexity'] for r in range(evo.config.replicates) if (g, r) in evo.cache]
         if len(ppl) == evo.config.replicates and all(map(math.isfinite, ppl)): ranked.append((g, statistics.fmean(ppl)))
-    return sorted(ranked, key=lambda x: x[1])
+    if len(evo.config.objectives) == 1 and evo.config.objectives[0] == 'perplexity':
+        return sorted(ranked, key=lambda x: x[1])
+    return [ranked[i] for i in nsga2_order([search_values(evo, g) for g, _ in ranked])]
+
+def search_values(evo: Evolution, gene: str) -> tuple:
+    "A gene's objective values from the search's replicates."
+    recs = [evo.cache[(gene, r)] for r in range(evo.config.replicates) if (gene, r) in evo.cache]
+    return objective_values(recs, gene, evo.config)
+
+def search_front(evo: Evolution) -> list[str]:
+    "The genes of the search's first front under `config.objectives`, most spread first."
+    ranked = [g for g, _ in search_ranking(evo)]
+    vals = [search_values(evo, g) for g in ranked]
+    ok = [i for i, v in enumerate(vals) if all(map(math.isfinite, v))]
+    return [ranked[ok[i]] for i in pareto_fronts([vals[i] for i in ok])[0]] if ok else []
+
+def front_record(evo: Evolution) -> dict:
+    "The objectives and the search's front with each gene's values (None: not measured), for finalists.json."
+    fin = lambda v: v if math.isfinite(v) else None
+    return dict(objectives=list(evo.config.objectives),
+                front=[dict(gene=g, values=dict(zip(evo.config.objectives, map(fin, search_values(evo, g)))))
+                       for g in search_front(evo)])
 
 # %% ../nbs/09a_finalists.ipynb #b7c40ec0
 def _values(evo: Evolution, gene: str, reps: list[int]) -> list:
@@ -44,15 +68,16 @@ def run_finalists(evo: Evolution) -> dict:
     "Re-train the best distinct genes and the baseline on fresh seeds, compare them, then (optionally) knock out the winner's components."
     c, reps = evo.config, final_replicates(evo.config)
     ranked = search_ranking(evo)                                   # every gene of the search, best first
-    finalists = [g for g, _ in ranked[:c.finalists]]
+    several = len(c.objectives) > 1                                # then the front, most spread first
+    finalists = search_front(evo)[:c.finalists] if several else [g for g, _ in ranked[:c.finalists]]
     genes = list(dict.fromkeys([VANILLA.id, *finalists]))          # the baseline first; it may also be a finalist
     inds = {g: Individual(parse_gene(g), evo.generation, (), 'finalist') for g in genes}
     stopped = set()
-    result = _write_finalists(evo, ranked, reps, stopped, complete=False)   # a report can show the stage from its start
+    result = _write_finalists(evo, ranked, reps, stopped, complete=False, finalists=finalists)   # a report can show the stage from its start
     for k, r in enumerate(reps):                                   # replicate by replicate, so racing can stop a finalist early
         evo.train_missing([inds[g] for g in genes if g not in stopped], role='finalist', replicates=[r])
         if c.finalist_racing and k >= 1: stopped |= _race(evo, finalists, reps[:k + 1], stopped)
-        result = _write_finalists(evo, ranked, reps, stopped, complete=k == len(reps) - 1)
+        result = _write_finalists(evo, ranked, reps, stopped, complete=k == len(reps) - 1, finalists=finalists)
     evo.final = dict(summary=result['summary'])
     if c.ablations: run_ablations(evo, result['summary'].get('winner'))
     return result
@@ -66,9 +91,10 @@ def _race(evo, finalists: list[str], reps: list[int], stopped: set) -> set:
     rows = compare(vals[best], {g: v for g, v in vals.items() if g != best})
     return {row['name'] for row in rows if row['ci_low'] is not None and row['ci_low'] > 0}
 
-def _write_finalists(evo, ranked, reps, stopped, complete: bool) -> dict:
+def _write_finalists(evo, ranked, reps, stopped, complete: bool, finalists: list) -> dict:
     c, base = evo.config, VANILLA.id
-    ranking, search_ppl = ranked[:c.finalists], dict(ranked)
+    search_ppl = dict(ranked)
+    ranking = [(g, search_ppl[g]) for g in finalists]
     rank_of = {g: i + 1 for i, (g, _) in enumerate(ranked)}
     base_vals = _values(evo, base, reps)
     rows = [dict(gene=base, role='baseline', search_rank=rank_of.get(base), search_perplexity=search_ppl.get(base),
@@ -86,6 +112,7 @@ def _write_finalists(evo, ranked, reps, stopped, complete: bool) -> dict:
                    verdicts={x['name']: x['verdict'] for x in comps}, replicates=len(reps), complete=complete)
     out = dict(replicates=reps, paired_seeds=c.paired_seeds, baseline=base, complete=complete, genes=rows,
                comparisons=comps, method=method_sentence(), summary=summary)
+    if len(c.objectives) > 1: out.update(front_record(evo))
     evo.run_dir.write_json('finalists.json', out)
     return out
 

@@ -16,7 +16,7 @@ from .importance import importance_sections
 from .attention_maps import attention_sections
 
 # %% auto #0
-__all__ = ['report_sections', 'lineage_text', 'report_text', 'lineage_svg', 'report_html', 'report']
+__all__ = ['front_table', 'plot_front', 'report_sections', 'lineage_text', 'report_text', 'lineage_svg', 'report_html', 'report']
 
 # %% ../nbs/10b_reporting.ipynb #750ff16d
 _SETTINGS = ('population_size', 'n_generations', 'elite_size', 'replicates', 'paired_seeds', 'finalists', 'final_replicates',
@@ -54,6 +54,9 @@ def _display_table(t: pd.DataFrame, names: dict|None = None) -> pd.DataFrame:
 def _settings_text(r: RunResults) -> str:
     c, n = r.config.get('config', {}), r.config.get('numerics')
     text = ', '.join(f'{k}={c[k]}' for k in _SETTINGS if k in c)
+    if c.get('strategy', 'ga') != 'ga': text += f", strategy={c['strategy']}"      # not the default
+    if list(c.get('objectives') or ['perplexity']) != ['perplexity']:
+        text += f", objectives={','.join(c['objectives'])}"
     return text + (f"; numerics: {_numerics_text(n)}" if n else '')
 
 def _numerics_text(n: dict) -> str:
@@ -167,6 +170,55 @@ def _ladder_sections(r: RunResults) -> list[tuple]:
             ('figure', 'Finalists vs the baseline at each stage',
              lambda r: plot_ladder_intervals(load_ladder(r)))]
 
+# %% ../nbs/10b_reporting.ipynb #28096347
+def front_table(run) -> pd.DataFrame:
+    "Every gene of the search with its objective values and its front (1: not dominated), front first."
+    from evo_attention.config import Config
+    from evo_attention.objectives import objective_values, pareto_fronts
+    from evo_attention.individuals import VANILLA
+    r = _as_run(run)
+    cfg = Config.from_saved(r.config.get('config', {}), device='cpu')
+    h = r.history
+    if not len(h): return pd.DataFrame()
+    h = h[h['role'].isin(['population', 'baseline']) & (h['replicate'] < cfg.replicates)]
+    rows = {g: objective_values(recs.to_dict('records'), g, cfg) for g, recs in h.groupby('gene', sort=False)}
+    ok = lambda g: all(map(math.isfinite, rows[g]))
+    searched = {g for g in h[h['role'] == 'population']['gene'] if ok(g)}
+    genes = [g for g in rows if g in searched]          # the front is the search's (the baseline marked)
+    fronts = pareto_fronts([rows[g] for g in genes])
+    rank = {genes[i]: k + 1 for k, f in enumerate(fronts) for i in f}
+    extra = [VANILLA.id] if VANILLA.id in rows and VANILLA.id not in searched and ok(VANILLA.id) else []
+    t = pd.DataFrame([dict(gene=_short(g), front=rank.get(g), **dict(zip(cfg.objectives, rows[g])),
+                           baseline=g == VANILLA.id) for g in genes + extra])
+    return t.sort_values('front', kind='stable', na_position='last').reset_index(drop=True)
+
+def plot_front(run, ax=None):
+    "The first two objectives of every gene, the front highlighted and joined, the baseline marked."
+    import matplotlib.pyplot as plt
+    t = front_table(run)
+    x, y = [c for c in t.columns if c not in ('gene', 'front', 'baseline')][:2]
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    ax.scatter(t[x], t[y], color='0.7', s=18, label='genes of the search')
+    f = t[t['front'] == 1].sort_values(x)
+    ax.plot(f[x], f[y], '-o', color='C3', ms=6, label='front')
+    b = t[t['baseline']]
+    if len(b): ax.scatter(b[x], b[y], marker='*', s=220, color='C0', zorder=3, label='baseline')
+    ax.set(xlabel=x, ylabel=y, title=f'Front of {x} and {y} (both minimised)')
+    ax.legend(fontsize=8)
+    return ax
+
+def _front_sections(r: RunResults) -> list[tuple]:
+    "The front of a search with several objectives (nothing for one objective)."
+    objectives = r.config.get('config', {}).get('objectives') or ['perplexity']
+    t = front_table(r) if len(objectives) > 1 else pd.DataFrame()
+    if not len(t): return []
+    f = t[t['front'] == 1].drop(columns=['front'])
+    return [('heading', 'Front of ' + ', '.join(objectives), None),
+            ('text', None, f"{len(f)} of {len(t)} genes are on the first front: no other gene of the search is at "
+                           f"least as good on every objective and better on one (NSGA-II's non-dominated sorting)."),
+            ('table', 'Front', _display_table(f)), ('figure', 'Front', plot_front)]
+
+
 # %% ../nbs/10b_reporting.ipynb #bf364ce6
 def report_sections(run, top: int = 10) -> list[tuple]:
     "The report as (kind, title, content) parts; kind: 'heading', 'text', 'list', 'table' (text cells), 'figure' (a function drawing on an ax), 'lineage' or 'mermaid'."
@@ -176,6 +228,7 @@ def report_sections(run, top: int = 10) -> list[tuple]:
     S.append(('text', None, f"Run folder `{r.path}` · data: {r.config.get('data', '?')} · {_status(r)}."))
     S.append(('text', None, f"Settings: {_settings_text(r)}."))
     if not len(r.history): return S + [('text', None, _nothing_yet(r))]
+    S += _front_sections(r)
     S += _finalist_sections(r)
     S += _ablation_sections(r)
     S += _ladder_sections(r)

@@ -9,6 +9,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable
 import torch
+from fastcore.basics import patch
 import torch.nn.functional as F
 from .config import Config
 from .gene import AttentionGene
@@ -20,7 +21,7 @@ from .runs import absurd_loss
 
 # %% auto #0
 __all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'resolve_amp', 'amp_dtype', 'numerics', 'native_bf16', 'evaluate',
-           'adamw', 'seeded_model', 'chunked_loss', 'Single', 'Job', 'training_record', 'torch_threads', 'fit',
+           'adamw', 'seeded_model', 'chunked_loss', 'Single', 'Job', 'training_record', 'Meter', 'torch_threads', 'fit',
            'train_and_evaluate']
 
 # %% ../nbs/07_train.ipynb #b8ba19ef
@@ -175,6 +176,7 @@ def training_record(job: Job, *,
                     tokens_first: int,         # tokens at the first loss read (warm-up: not timed)
                     device: torch.device,
                     dtype,
+                    measured: dict|None = None,  # `Meter.read`: gradient norms, loss spread, memory
                     answer_accuracy: float|None = None,   # on the data's answer positions
                    ) -> dict:
     "What one training returns: the one place its metrics record is built."
@@ -188,9 +190,74 @@ def training_record(job: Job, *,
                              else float('nan')),
              params=job.params['total'], non_embedding_params=job.params['non_embedding'],
              seed=job.seed, replicate=job.replicate, status=status, device=str(device),
-             amp=str(dtype).replace('torch.', '') if dtype else 'fp32')
+             amp=str(dtype).replace('torch.', '') if dtype else 'fp32',
+             **(measured or {}))
     if answer_accuracy is not None: m['answer_accuracy'] = answer_accuracy
     return m
+
+# %% ../nbs/07_train.ipynb #2367a723
+def _finite(v: float) -> float|None: return v if math.isfinite(v) else None
+
+class Meter:
+    "What the loop measures beside the loss, kept on the device until a training ends (no host sync)."
+    def __init__(self, M: int, steps: int, config: Config, device: torch.device):
+        self.device, self.clip, self.compile = device, config.grad_clip, config.compile
+        self.tail_from = steps - max(1, steps // 4)   # the loss spread: over the last quarter
+        dt = torch.float32 if device.type == 'mps' else torch.float64
+        # gradient norm: sum, sum of squares, max, steps clipped, finite steps; tail loss: sum, squares
+        self.acc = torch.zeros(7, M, device=device, dtype=dt)
+        self.tail_n, self.saved_bytes = 0, None
+        if device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(device)
+            self.base = torch.cuda.memory_allocated(device)
+
+    def update(self, step: int, losses: torch.Tensor, norms: torch.Tensor):
+        "Add one step's losses `(M,)` and pre-clip gradient norms `(M,)`."
+        a, n = self.acc, norms.detach().to(self.acc.dtype)
+        ok = torch.isfinite(n)
+        n = torch.where(ok, n, 0.)                        # a skipped fp16 step: not a norm
+        a[0] += n; a[1] += n * n; torch.maximum(a[2], n, out=a[2])
+        a[3] += n > self.clip; a[4] += ok
+        if step > self.tail_from:
+            l = losses.detach().to(a.dtype)
+            a[5] += l; a[6] += l * l; self.tail_n += 1
+
+
+# %% ../nbs/07_train.ipynb #037e0dff
+@patch
+def saving(self: Meter, on: bool):
+    "While `on` (the first step), count the bytes of the tensors autograd keeps for the backward."
+    if not on or self.device.type == 'cuda' or self.compile: return nullcontext()
+    seen = {}
+    def pack(t):
+        try: seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        except (RuntimeError, NotImplementedError): pass  # a tensor without storage
+        return t
+    self.saved = seen
+    return torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+
+@patch
+def peak_memory(self: Meter, trainee, M: int) -> int|None:
+    "Bytes at the peak: over the start on a GPU; on a CPU activations kept + gradients + AdamW."
+    if self.device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(self.device) - self.base
+    if getattr(self, 'saved', None) is None: return None
+    weights = sum(p.numel() * p.element_size() for p in trainee.parameters())
+    return (sum(self.saved.values()) + 3 * weights) // M  # gradients and AdamW's two moments
+
+@patch
+def read(self: Meter, j: int, trainee, M: int) -> dict:
+    "Model `j`'s measurements (one host sync, as its training ends)."
+    s, sq, mx, clipped, n, ts, tsq = self.acc[:, j].tolist()
+    mean = s / n if n else math.nan
+    tail = ts / self.tail_n if self.tail_n else math.nan
+    std = lambda sq_mean, m: math.sqrt(max(sq_mean - m * m, 0.))
+    return dict(grad_norm_mean=_finite(mean),
+                grad_norm_std=_finite(std(sq / n, mean)) if n else None,
+                grad_norm_max=_finite(mx) if n else None,
+                clipped_share=clipped / n if n else None,
+                loss_tail_std=_finite(std(tsq / self.tail_n, tail)) if self.tail_n else None,
+                peak_memory=self.peak_memory(trainee, M))
 
 
 # %% ../nbs/07_train.ipynb #ab94a4a5
@@ -256,6 +323,7 @@ def _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     chunked = chunked_loss(config, device)
     live, active = set(range(M)), torch.ones(M, dtype=torch.bool, device=device)
+    meter = Meter(M, steps, config, device)
     results, curves, status = [None] * M, [[] for _ in range(M)], ['ok'] * M
     loss_sum, n_sum, tokens, t_first, tokens_first = torch.zeros(M, device=device), 0, 0, None, 0
     def finish(j, step, loss_val, t_train):
@@ -264,20 +332,22 @@ def _fit(trainee, jobs, config, data, steps, progress, desc, on_result, t_start)
         results[j] = m = _finish(trainee, jobs, j, status, config, data, dtype,
                                  train_loss=loss_val, step=step, tokens=tokens, curve=curves[j],
                                  times=(t_start, t_first, t_train), tokens_first=tokens_first,
-                                 device=device)
+                                 device=device, measured=meter.read(j, trainee, M))
         if on_result is not None: on_result(j, m)
     bar = _bar(progress, steps, desc)
     trainee.train()
     for step in range(1, steps + 1):
         x, y = _batches(data, config, gens, row)             # (M, B, T)
-        with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
+        with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext(), \
+             meter.saving(step == 1):
             losses = trainee.losses(x, y, chunked)           # (M,)
         # one backward for all; each model's gradient is its own
         loss = torch.where(active, losses.float(), 0.).sum()
         scaler.scale(loss).backward()
         if len(live) < M: trainee.zero_inactive_(active)
         scaler.unscale_(opt)
-        trainee.clip_grad_norms_(config.grad_clip, None if len(live) == M else active)
+        norms = trainee.clip_grad_norms_(config.grad_clip, None if len(live) == M else active)
+        meter.update(step, losses, norms)
         scaler.step(opt)
         scaler.update()
         opt.zero_grad(set_to_none=True)

@@ -8,7 +8,7 @@ import html, json, math, time
 from pathlib import Path
 import ipywidgets as W
 from fastcore.basics import patch
-from .config import Config, PRESETS, preset_config, get_device, _HURDLES
+from .config import Config, PRESETS, preset_config, get_device, _HURDLES, STRATEGIES, OBJECTIVE_NAMES
 from .gene import SearchSpace
 from .options import COMPONENTS, GATINGS, NORMALIZATIONS
 from .data import get_data, TASKS
@@ -82,7 +82,13 @@ _GA = [('population_size', 'population', W.BoundedIntText, dict(min=2, max=10_00
        ('crossover_rate', 'crossover', W.BoundedFloatText, dict(min=0, max=1, step=0.05)),
        ('mutation_rate', 'mutation', W.BoundedFloatText, dict(min=0, max=1, step=0.05)),
        ('replicates', 'replicates', W.BoundedIntText, dict(min=1, max=100)),
-       ('seed', 'seed', W.IntText, {})]
+       ('seed', 'seed', W.IntText, {}),
+       # how the search breeds and what it minimises (several objectives: NSGA-II)
+       ('strategy', 'strategy', W.Dropdown, dict(options=list(STRATEGIES))),
+       ('tournament_size', 'aging tournament', W.BoundedIntText, dict(min=2, max=10_000)),
+       ('informed_init', 'informed init', W.Checkbox, dict(indent=False)),
+       ('adaptive_mutation', 'adaptive mutation', W.Checkbox, dict(indent=False)),
+       ('objectives', 'objectives', W.SelectMultiple, dict(options=list(OBJECTIVE_NAMES), rows=4))]
 _TRAIN = [('train_steps', 'steps', W.BoundedIntText, dict(min=1, max=10**7)),
           ('batch_size', 'batch size', W.BoundedIntText, dict(min=1, max=10**5)),
           ('learning_rate', 'learning rate', W.BoundedFloatText, dict(min=0, max=10, step=1e-4)),
