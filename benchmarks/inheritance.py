@@ -31,7 +31,7 @@ def trained(gene, cfg, data, replicate, init=None):
         if init is not None: init(model)
         held['model'] = model
     def read(step, loss):
-        if step > 1: curve.append((step, math.exp(min(evaluate(held["model"], data, cfg)[0], 700))))   # evaluation draws no random numbers
+        if step > 1: curve.append((step, math.exp(min(evaluate(held["model"], data, cfg), 700))))   # evaluation draws no random numbers
     m = train_and_evaluate(gene, cfg, data, replicate=replicate, init=start, on_log=read)
     got = getattr(held['model'], 'inheritance', {})          # what InheritWeights copied
     return dict(perplexity=m['perplexity'], curve=curve, seconds=m['seconds'], params=m['params'],

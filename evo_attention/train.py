@@ -20,9 +20,9 @@ from .memory import check_memory
 from .runs import absurd_loss
 
 # %% auto #0
-__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'resolve_amp', 'amp_dtype', 'numerics', 'native_bf16', 'evaluate',
-           'adamw', 'seeded_model', 'chunked_loss', 'Single', 'Job', 'training_record', 'Meter', 'torch_threads', 'fit',
-           'train_and_evaluate']
+__all__ = ['evaluation_seed', 'paired_seed', 'training_seed', 'resolve_amp', 'amp_dtype', 'numerics', 'native_bf16',
+           'evaluate_answers', 'evaluate', 'adamw', 'seeded_model', 'chunked_loss', 'Single', 'Job', 'training_record',
+           'Meter', 'torch_threads', 'fit', 'train_and_evaluate']
 
 # %% ../nbs/07_train.ipynb #b8ba19ef
 def evaluation_seed(run_seed: int, gene: AttentionGene|str, replicate: int = 0) -> int:
@@ -71,7 +71,7 @@ def native_bf16(device) -> bool:
     return torch.cuda.get_device_capability(device) >= (8, 0)
 
 @torch.inference_mode()
-def evaluate(model, data, config: Config, dtype=None) -> tuple[float, float|None]:
+def evaluate_answers(model, data, config: Config, dtype=None) -> tuple[float, float|None]:
     """Mean next-token NLL (nats) over the whole validation split, and the accuracy on its answer
     positions where the data marks them (`data.answers`), else None."""
     model.eval()
@@ -90,6 +90,10 @@ def evaluate(model, data, config: Config, dtype=None) -> tuple[float, float|None
     model.train()
     accuracy = None if answers is None else hits.item() / max(1, int(answers.sum()))
     return (total / n).item(), accuracy
+
+def evaluate(model, data, config: Config, dtype=None) -> float:
+    "Mean next-token NLL (nats) over the whole validation split."
+    return evaluate_answers(model, data, config, dtype)[0]
 
 # %% ../nbs/07_train.ipynb #66676cee
 @functools.lru_cache(maxsize=None)
@@ -303,7 +307,7 @@ def _finish(trainee, jobs: list[Job], j: int, status: list, config: Config, data
     "Evaluate model `j` as its training ends and return its metrics (`training_record`)."
     model = trainee.export(j, jobs[j].model)
     val_loss, accuracy = ((float('inf'), None) if status[j] == 'diverged'
-                          else evaluate(model, data, config, dtype))
+                          else evaluate_answers(model, data, config, dtype))
     if absurd_loss(val_loss, data.vocab_size): status[j] = 'diverged'
     m = training_record(jobs[j], status=status[j], val_loss=val_loss, dtype=dtype,
                         answer_accuracy=accuracy, **record)
