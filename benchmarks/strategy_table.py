@@ -7,6 +7,7 @@ trained at the `smoke` preset on the built-in induction task with `--steps` step
 0 .. `--replicates`-1 (paired seeds, as a search trains them), replicate 0 of every gene first.
 Resumable: finished trainings are kept in `<out>.jsonl` and skipped when run again; the CSV is
 written from it at the end (`--collect` writes it from the trainings done so far, without training).
+Without `<out>.jsonl` (it is not shipped) the run resumes from the shipped CSV.
 
     nice -n 10 python benchmarks/strategy_table.py --steps 100 --threads 1
     python benchmarks/strategy_table.py --collect --replicates 1     # the shipped table: replicate 0
@@ -29,6 +30,14 @@ def genes() -> list[str]:
     "Every gene of the table's space, in a fixed order."
     return [AttentionGene(*combo, use_bias=True, dropout=0.1).id for combo in itertools.product(*SPACE.values())]
 
+def seed_from_csv(out: str):
+    "Start the resume file from a shipped CSV (its values rounded as the CSV keeps them)."
+    num = dict(replicate=int, perplexity=float, val_loss=float, train_loss=float, params=int, seconds=float)
+    with open(out + '.csv', newline='') as f:
+        rows = [{k: num.get(k, str)(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    Path(out + '.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    print(f"resuming from {out}.csv: {len(rows)} trainings", flush=True)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--steps', type=int, default=100)
@@ -41,6 +50,7 @@ def main():
     cfg = preset_config('smoke', device='cpu', threads=a.threads, train_steps=a.steps, log_interval=min(50, a.steps))
     data = get_data('induction', vocab_size=cfg.vocab_size, max_seq_len=cfg.max_seq_len)
     part = Path(a.out + '.jsonl')
+    if not part.exists() and Path(a.out + '.csv').exists(): seed_from_csv(a.out)
     done = {(r['gene'], r['replicate']) for r in map(json.loads, part.read_text().splitlines())} if part.exists() else set()
     todo = [] if a.collect else [(g, r) for r in range(a.replicates) for g in genes() if (g, r) not in done]
     print(f"{len(genes())} genes x {a.replicates} replicates, {len(done)} done, {len(todo)} to train "

@@ -14,6 +14,7 @@ from scipy import stats as sps
 from .config import Config, LADDER_FACTORS, get_device, parse_rungs
 from .data import TASKS, get_data
 from .executors import run_jobs
+from .finalists import final_replicates
 from .individuals import Individual, VANILLA
 from .layers import parse_gene
 from .memory import check_memory, format_bytes, param_count
@@ -154,7 +155,7 @@ def _duration(s: float) -> str:
 
 # %% ../nbs/09d_ladder.ipynb #a2d81969
 class Ladder:
-    "The ladder of a finished finalist stage: its stages, records (ladder.json), what is missing."
+    "The ladder of a finished finalist stage (or of named genes): stages, records, what is missing."
     def __init__(self, run_dir,                   # a run folder: finalists.json is the first stage
                  config: Config,                  # the search's settings as trained (its numerics)
                  data,                            # the search's data
@@ -168,6 +169,8 @@ class Ladder:
                  progress: bool = False,          # tqdm bars
                  say=print,                       # where each rung's plan (time, memory) is told
                  on_record=None,                  # f(record) after each training is written
+                 genes: list|None = None,         # the first stage's genes, trained here with the
+                                                  # baseline (instead of finalists.json)
                 ):
         self.run_dir, self.config, self.data, self.source = RunFolder(run_dir), config, data, source
         self.spec = config.ladder if rungs is None else rungs
@@ -178,6 +181,7 @@ class Ladder:
         saved = self.run_dir.read_json('ladder.json') if self.run_dir.exists('ladder.json') else {}
         self.records: list[dict] = list(saved.get('records', []))
         self._loaded: dict = {}
+        self.genes = None if genes is None else [parse_gene(g).id for g in genes]
 
 # %% ../nbs/09d_ladder.ipynb #3601e718
 def _key(scale: dict, gene: str, replicate: int) -> str:
@@ -185,7 +189,8 @@ def _key(scale: dict, gene: str, replicate: int) -> str:
 
 @patch
 def _first_stage(self: Ladder) -> tuple[dict, dict]:
-    "The finalist stage as the ladder's first stage, and its perplexities by gene."
+    "The finalist stage (or the named genes') as the ladder's first stage; perplexities by gene."
+    if self.genes is not None: return self._genes_stage()
     if not self.run_dir.exists('finalists.json'):
         raise RunStateError(f"{self.run_dir.path} has no finalist stage (finalists.json): the "
                             f"ladder climbs from it; resume the search with finalists >= 1 "
@@ -200,6 +205,22 @@ def _first_stage(self: Ladder) -> tuple[dict, dict]:
                  replicates=fin['replicates'],
                  genes=list(dict.fromkeys(g['gene'] for g in rows)))
     return stage, {g['gene']: g['perplexities'] for g in rows}
+
+@patch
+def _genes_stage(self: Ladder) -> tuple[dict, dict]:
+    "The named genes and the baseline at the config's own scale, trained on the finalist seeds."
+    stage = dict(name='genes', kind='genes', factors={},
+                 scale=_scale(self.config, self._data_name()),
+                 replicates=final_replicates(self.config),
+                 genes=list(dict.fromkeys([VANILLA.id, *self.genes])))
+    est = check_memory(self.config, [parse_gene(g) for g in stage['genes']],
+                       self.data.vocab_size, self.config.device)          # NotEnoughMemoryError
+    self.say(f"genes: {len(stage['genes'])} genes × {len(stage['replicates'])} replicates at "
+             f"the given scale ({self.config.train_steps} steps, d_model {self.config.d_model}, "
+             f"{self.config.n_layers} layers, context {self.config.max_seq_len}); "
+             f"memory about {format_bytes(est['total'])}")
+    self._train(stage, self.config, self.data, [])
+    return stage, self._values(stage)
 
 @patch
 def _values(self: Ladder, stage: dict) -> dict:
@@ -346,7 +367,7 @@ def _climbers(result: dict, n: int|None) -> list[str]:
 def run(self: Ladder) -> dict:
     "Climb every rung, then the transfer, training what ladder.json lacks; the ladder as written."
     first, values = self._first_stage()
-    done, configs = [_result(first, values)], {'finalists': self.config}
+    done, configs = [_result(first, values)], {first['name']: self.config}
     self._write(done, complete=False)
     plan = [(f'rung {k}', 'rung', r, rung_config(self.config, r), None, k)
             for k, r in enumerate(self.rungs, 1)]
