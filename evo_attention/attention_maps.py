@@ -207,7 +207,8 @@ def attention_picker(models: dict,                  # {gene id: trained model}, 
     maps = {g: attention_maps(m, sample) for g, m in models.items()}
     stats = {g: attention_stats(m, sample) for g, m in models.items()}
     L, _, H = maps[next(iter(maps))].shape[:3]
-    gene = W.Dropdown(options=[g for g in maps if g != baseline] or list(maps), description='gene')
+    gene = W.Dropdown(options=[g for g in maps if g != baseline] or list(maps), description='gene',
+                      layout=W.Layout(width='max-content', max_width='100%'))  # whole ids
     layer = W.IntSlider(value=0, min=0, max=L - 1, description='layer')
     head = W.IntSlider(value=0, min=0, max=H - 1, description='head')
     out = W.Output()
@@ -219,13 +220,13 @@ def attention_picker(models: dict,                  # {gene id: trained model}, 
             for ax, g in zip(axes[0], shown):
                 s = stats[g].set_index(['layer', 'head']).loc[(layer.value, head.value)]
                 plot_attention(maps[g], layer.value, head.value, tokens, ax,
-                               f"{_short(g)}\nentropy {s.entropy:.2f} · zeros {s.sparsity:.0%} · "
+                               f"{_short(g)}\nentropy {s.entropy:.2f} · zeros {s.sparsity:.0%}\n"
                                f"sink {s.sink:.2f} · induction {s.induction:.2f}")
             display(fig)
             plt.close(fig)                              # shown once, not again at the cell's end
     for w in (gene, layer, head): w.observe(draw, names='value')
     draw()
-    return W.VBox([W.HBox([gene, layer, head]), out])
+    return W.VBox([gene, W.HBox([layer, head]), out])     # the gene's id on a row of its own
 
 # %% ../nbs/10c_attention_maps.ipynb #f80caa06
 def finalist_models(run) -> dict:

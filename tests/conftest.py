@@ -63,3 +63,21 @@ NEW = {c: [n for n in reg if n not in ORIGINAL[c] and reg[n].__module__.startswi
        for c, reg in REGISTRIES.items()}
 NEW_OPTIONS = [(c, n) for c, names in NEW.items() for n in names]
 NEW_NORMS = NEW['normalization']
+
+# A notebook's cells that train three tiny models on the induction task (seconds) and show the
+# attention picker of two of them beside the baseline (the browser and the ipywidgets 7 tests)
+PICKER_CELLS = ["""import torch; torch.set_num_threads(1)
+from evo_attention.config import Config
+from evo_attention.data import synthetic_task
+from evo_attention.gene import AttentionGene
+from evo_attention.train import train_and_evaluate
+from evo_attention.attention_maps import attention_picker""",
+"""config = Config(vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, n_layers=2, batch_size=8,
+                learning_rate=1e-2, train_steps=20, log_interval=10, dropout=0.0, device='cpu', threads=1)
+data = synthetic_task('induction', max_seq_len=16, vocab_size=16, n_train=256, n_valid=16)
+genes = [AttentionGene(), AttentionGene(normalization='sparsemax'), AttentionGene(similarity='cosine')]
+models = {}
+for g in genes: train_and_evaluate(g, config, data, on_trained=lambda m, _, g=g: models.update({g.id: m}))""",
+"picker = attention_picker(models, baseline=genes[0].id)\npicker"]
+# the genes the picker's dropdown offers (the baseline is drawn beside them, not offered)
+PICKER_OFFERS = ['dot|sparsemax|none|fixed|bias=true|dropout=0.1', 'cosine|softmax|none|fixed|bias=true|dropout=0.1']

@@ -6,24 +6,28 @@ Needs Debian's chromium (/usr/bin/chromium) and the playwright package; .ci/run 
 and sets EVO_REQUIRE_BROWSER=1, so that there a missing browser fails instead of skipping.
 """
 import os, re, shutil, signal, socket, subprocess, sys, time
+from contextlib import contextmanager
 from pathlib import Path
 import pytest
-from conftest import ROOT
+from conftest import ROOT, PICKER_CELLS, PICKER_OFFERS
 
 CHROMIUM = os.environ.get('EVO_CHROMIUM', '/usr/bin/chromium')
 if not Path(CHROMIUM).exists() or shutil.which('jupyter') is None:
     if os.environ.get('EVO_REQUIRE_BROWSER'): raise RuntimeError(f'{CHROMIUM} or jupyter is missing')
     pytest.skip('needs Debian chromium and jupyterlab', allow_module_level=True)
 sync_api = pytest.importorskip('playwright.sync_api')
+import nbformat
 
 def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-@pytest.fixture
-def lab(tmp_path):
-    "A JupyterLab server on 127.0.0.1 serving a copy of the Colab notebook."
+@contextmanager
+def jupyter_lab(tmp_path, notebooks: dict):
+    "A JupyterLab server on 127.0.0.1 serving `notebooks` ({name: a notebook's path, or an nbformat notebook}); yields (url, token)."
     root = tmp_path / 'lab'; root.mkdir()
-    shutil.copy(ROOT / 'nbs' / 'colab.ipynb', root / 'colab.ipynb')
+    for name, nb in notebooks.items():
+        if isinstance(nb, Path): shutil.copy(nb, root / name)
+        else: nbformat.write(nb, str(root / name))
     port, token = _free_port(), 'evotest'
     env = {**os.environ, 'IN_TEST': '1', 'JUPYTER_RUNTIME_DIR': str(tmp_path / 'rt'), 'JUPYTERLAB_SETTINGS_DIR': str(tmp_path / 'settings'),
            'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path / 'ws')}
@@ -43,6 +47,27 @@ def lab(tmp_path):
         except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
+@pytest.fixture
+def lab(tmp_path):
+    "A JupyterLab server on 127.0.0.1 serving a copy of the Colab notebook."
+    with jupyter_lab(tmp_path, {'colab.ipynb': ROOT / 'nbs' / 'colab.ipynb'}) as served: yield served
+
+@contextmanager
+def chromium(tmp_path):
+    "A page of headless Chromium (Debian's) driven by Playwright."
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(str(tmp_path / 'chrome'), executable_path=CHROMIUM, headless=True,
+                                                    viewport={'width': 1280, 'height': 1400},
+                                                    args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                                                          '--disable-background-networking', '--disable-component-update', '--disable-sync'])
+        try: yield ctx.new_page()
+        finally: ctx.close()
+
+def screenshots(tmp_path) -> Path:
+    "Where screenshots go: $EVO_SCREENSHOTS, else the test's temporary folder."
+    shots = Path(os.environ.get('EVO_SCREENSHOTS', tmp_path)); shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
 KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return !!k && k.status === 'idle'; }"""
@@ -53,13 +78,8 @@ RUN_CELL = """() => { const nb = window.jupyterapp.shell.currentWidget.content;
 
 def test_form_renders_start_prepares_next_cell_runs_plot_appears(lab, tmp_path):
     url, token = lab
-    shots = Path(os.environ.get('EVO_SCREENSHOTS', tmp_path)); shots.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(str(tmp_path / 'chrome'), executable_path=CHROMIUM, headless=True,
-                                                    viewport={'width': 1280, 'height': 1400},
-                                                    args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                                                          '--disable-background-networking', '--disable-component-update', '--disable-sync'])
-        page = ctx.new_page()
+    shots = screenshots(tmp_path)
+    with chromium(tmp_path) as page:
         page.goto(f'{url}/lab/tree/colab.ipynb?token={token}')
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -88,4 +108,47 @@ def test_form_renders_start_prepares_next_cell_runs_plot_appears(lab, tmp_path):
         page.screenshot(path=str(shots / 'colab-after-run.png'), full_page=False)
         lines.last.scroll_into_view_if_needed()                          # the printed lines, below the plot
         page.screenshot(path=str(shots / 'colab-run-lines.png'), full_page=False)
-        ctx.close()
+
+WHOLE_OPTIONS = """s => { const cs = getComputedStyle(s), c = document.createElement('canvas').getContext('2d');
+  c.font = cs.font; const text = Math.max(...[...s.options].map(o => c.measureText(o.text).width));
+  return text <= s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight); }"""
+
+PICKED_IMAGE = "() => { const i = document.querySelector('.widget-output img'); return i ? i.src : null; }"
+
+def _changed_image(page, before: str) -> str:
+    "Wait until the picker's output shows an image other than `before`; return its src."
+    page.wait_for_function(f"old => {{ const s = ({PICKED_IMAGE})(); return !!s && s !== old; }}", arg=before, timeout=60_000)
+    return page.evaluate(PICKED_IMAGE)
+
+def test_attention_picker_renders_and_redraws(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in PICKER_CELLS])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    shots = screenshots(tmp_path)
+    with jupyter_lab(tmp_path, {'picker.ipynb': nb}) as (url, token), chromium(tmp_path) as page:
+        page.goto(f'{url}/lab/tree/picker.ipynb?token={token}')
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        dropdown = page.locator('.widget-dropdown select')
+        dropdown.wait_for(timeout=180_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        assert 'VBox(children=' not in page.inner_text('body')          # a text repr means the widgets did not render
+        sliders = page.locator('.widget-hslider')
+        assert sliders.count() == 2 and dropdown.count() == 1
+        assert [sliders.nth(i).locator('.widget-label').inner_text() for i in (0, 1)] == ['layer', 'head']
+        options = dropdown.locator('option').all_inner_texts()
+        assert options == PICKER_OFFERS
+        assert dropdown.evaluate(WHOLE_OPTIONS), 'the gene dropdown cuts its ids'
+        first = _changed_image(page, '')
+        assert first.startswith('data:image/png;base64,')
+        picker = page.locator('.jp-OutputArea-output .widget-vbox').first
+        picker.scroll_into_view_if_needed()
+        picker.screenshot(path=str(shots / 'picker-first.png'))
+        sliders.nth(1).locator('.noUi-handle').press('ArrowRight')        # head 0 -> 1
+        head1 = _changed_image(page, first)
+        assert sliders.nth(1).locator('.widget-readout').inner_text().strip() == '1'
+        picker.screenshot(path=str(shots / 'picker-head1.png'))
+        dropdown.select_option(options[1])                               # another gene, the same head
+        cosine = _changed_image(page, head1)
+        assert len({first, head1, cosine}) == 3
+        picker.screenshot(path=str(shots / 'picker-gene.png'))
+        page.screenshot(path=str(shots / 'picker-page.png'), full_page=False)
