@@ -73,11 +73,15 @@ from evo_attention.gene import AttentionGene
 from evo_attention.train import train_and_evaluate
 from evo_attention.attention_maps import attention_picker""",
 """config = Config(vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, n_layers=2, batch_size=8,
-                learning_rate=1e-2, train_steps=20, log_interval=10, dropout=0.0, device='cpu', threads=1)
+                learning_rate=1e-2, train_steps=20, log_interval=10, dropout=0.0, device='cpu',
+                threads=1)
 data = synthetic_task('induction', max_seq_len=16, vocab_size=16, n_train=256, n_valid=16)
-genes = [AttentionGene(), AttentionGene(normalization='sparsemax'), AttentionGene(similarity='cosine')]
+genes = [AttentionGene(), AttentionGene(normalization='sparsemax'),
+         AttentionGene(similarity='cosine')]
 models = {}
-for g in genes: train_and_evaluate(g, config, data, on_trained=lambda m, _, g=g: models.update({g.id: m}))""",
+for g in genes:
+    train_and_evaluate(g, config, data, on_trained=lambda m, _, g=g: models.update({g.id: m}))""",
 "picker = attention_picker(models, baseline=genes[0].id)\npicker"]
 # the genes the picker's dropdown offers (the baseline is drawn beside them, not offered)
-PICKER_OFFERS = ['dot|sparsemax|none|fixed|bias=true|dropout=0.1', 'cosine|softmax|none|fixed|bias=true|dropout=0.1']
+PICKER_OFFERS = ['dot|sparsemax|none|fixed|bias=true|dropout=0.1',
+                 'cosine|softmax|none|fixed|bias=true|dropout=0.1']

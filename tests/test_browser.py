@@ -1,7 +1,10 @@
-"""The Colab notebook in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
+"""Notebooks in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
-The form must render as real widgets; Start prepares the run folder (and trains nothing); the
-next cell runs the (tiny) search, printing a line per training, and the evolution plot appears. Screenshots go to $EVO_SCREENSHOTS (default: the test's temporary folder).
+The Colab notebook: the form must render as real widgets; Start prepares the run folder (and trains
+nothing); the next cell runs the (tiny) search, printing a line per training, and the evolution plot
+appears. The attention picker: its dropdown and sliders render as widgets, the maps are drawn, and
+moving the head slider or picking another gene draws new ones. Screenshots go to $EVO_SCREENSHOTS
+(default: the test's temporary folder).
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package; .ci/run installs both
 and sets EVO_REQUIRE_BROWSER=1, so that there a missing browser fails instead of skipping.
 """
@@ -23,7 +26,7 @@ def _free_port():
 
 @contextmanager
 def jupyter_lab(tmp_path, notebooks: dict):
-    "A JupyterLab server on 127.0.0.1 serving `notebooks` ({name: a notebook's path, or an nbformat notebook}); yields (url, token)."
+    "A JupyterLab server on 127.0.0.1 serving `notebooks` ({name: a path or an nbformat notebook})."
     root = tmp_path / 'lab'; root.mkdir()
     for name, nb in notebooks.items():
         if isinstance(nb, Path): shutil.copy(nb, root / name)
@@ -50,22 +53,26 @@ def jupyter_lab(tmp_path, notebooks: dict):
 @pytest.fixture
 def lab(tmp_path):
     "A JupyterLab server on 127.0.0.1 serving a copy of the Colab notebook."
-    with jupyter_lab(tmp_path, {'colab.ipynb': ROOT / 'nbs' / 'colab.ipynb'}) as served: yield served
+    with jupyter_lab(tmp_path, {'colab.ipynb': ROOT / 'nbs' / 'colab.ipynb'}) as served:
+        yield served                                                     # (url, token)
 
 @contextmanager
 def chromium(tmp_path):
     "A page of headless Chromium (Debian's) driven by Playwright."
     with sync_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(str(tmp_path / 'chrome'), executable_path=CHROMIUM, headless=True,
-                                                    viewport={'width': 1280, 'height': 1400},
-                                                    args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                                                          '--disable-background-networking', '--disable-component-update', '--disable-sync'])
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path / 'chrome'), executable_path=CHROMIUM, headless=True,
+            viewport={'width': 1280, 'height': 1400},
+            args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                  '--disable-background-networking', '--disable-component-update',
+                  '--disable-sync'])
         try: yield ctx.new_page()
         finally: ctx.close()
 
 def screenshots(tmp_path) -> Path:
     "Where screenshots go: $EVO_SCREENSHOTS, else the test's temporary folder."
-    shots = Path(os.environ.get('EVO_SCREENSHOTS', tmp_path)); shots.mkdir(parents=True, exist_ok=True)
+    shots = Path(os.environ.get('EVO_SCREENSHOTS', tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
     return shots
 
 KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -109,20 +116,23 @@ def test_form_renders_start_prepares_next_cell_runs_plot_appears(lab, tmp_path):
         lines.last.scroll_into_view_if_needed()                          # the printed lines, below the plot
         page.screenshot(path=str(shots / 'colab-run-lines.png'), full_page=False)
 
-WHOLE_OPTIONS = """s => { const cs = getComputedStyle(s), c = document.createElement('canvas').getContext('2d');
-  c.font = cs.font; const text = Math.max(...[...s.options].map(o => c.measureText(o.text).width));
+WHOLE_OPTIONS = """s => { const cs = getComputedStyle(s);
+  const c = document.createElement('canvas').getContext('2d'); c.font = cs.font;
+  const text = Math.max(...[...s.options].map(o => c.measureText(o.text).width));
   return text <= s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight); }"""
 
-PICKED_IMAGE = "() => { const i = document.querySelector('.widget-output img'); return i ? i.src : null; }"
+PICKED_IMAGE = """() => { const i = document.querySelector('.widget-output img');
+  return i ? i.src : null; }"""
 
 def _changed_image(page, before: str) -> str:
     "Wait until the picker's output shows an image other than `before`; return its src."
-    page.wait_for_function(f"old => {{ const s = ({PICKED_IMAGE})(); return !!s && s !== old; }}", arg=before, timeout=60_000)
+    page.wait_for_function(f"old => {{ const s = ({PICKED_IMAGE})(); return !!s && s !== old; }}",
+                           arg=before, timeout=60_000)
     return page.evaluate(PICKED_IMAGE)
 
 def test_attention_picker_renders_and_redraws(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in PICKER_CELLS])
-    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3', language='python')
     shots = screenshots(tmp_path)
     with jupyter_lab(tmp_path, {'picker.ipynb': nb}) as (url, token), chromium(tmp_path) as page:
         page.goto(f'{url}/lab/tree/picker.ipynb?token={token}')
@@ -131,10 +141,11 @@ def test_attention_picker_renders_and_redraws(tmp_path):
         dropdown = page.locator('.widget-dropdown select')
         dropdown.wait_for(timeout=180_000)
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-        assert 'VBox(children=' not in page.inner_text('body')          # a text repr means the widgets did not render
+        assert 'VBox(children=' not in page.inner_text('body')          # no text repr: real widgets
         sliders = page.locator('.widget-hslider')
         assert sliders.count() == 2 and dropdown.count() == 1
-        assert [sliders.nth(i).locator('.widget-label').inner_text() for i in (0, 1)] == ['layer', 'head']
+        labels = [sliders.nth(i).locator('.widget-label').inner_text() for i in (0, 1)]
+        assert labels == ['layer', 'head']
         options = dropdown.locator('option').all_inner_texts()
         assert options == PICKER_OFFERS
         assert dropdown.evaluate(WHOLE_OPTIONS), 'the gene dropdown cuts its ids'
@@ -147,7 +158,7 @@ def test_attention_picker_renders_and_redraws(tmp_path):
         head1 = _changed_image(page, first)
         assert sliders.nth(1).locator('.widget-readout').inner_text().strip() == '1'
         picker.screenshot(path=str(shots / 'picker-head1.png'))
-        dropdown.select_option(options[1])                               # another gene, the same head
+        dropdown.select_option(options[1])                          # another gene, the same head
         cosine = _changed_image(page, head1)
         assert len({first, head1, cosine}) == 3
         picker.screenshot(path=str(shots / 'picker-gene.png'))
