@@ -160,10 +160,9 @@ def _stage_args(ev):
                                       "('auto': the running cluster; default: start a local one)")
     ev.add_argument('--workers', type=int, help='evaluations at once (processes)')
     ev.add_argument('--together', **_store('together', True,
-                                           "train each generation's models as one batched model "
-                                           "(default on a CPU with one worker)"))
+                                           "train each generation's models as one batched model"))
     ev.add_argument('--one-by-one', **_store('together', False,
-                                             'train the models one after another (default elsewhere)'))
+                                             'train the models one after another'))
 
 def _strategy_args(ev):
     "How the search breeds and what it minimises (see strategies and objectives)."

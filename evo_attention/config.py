@@ -74,7 +74,7 @@ class Config:
     # where trainings run
     executor: str = 'local'        # 'local' (one by one, or `workers` processes) or 'ray'
     address: str|None = None       # ray: cluster address ('auto': the running one; None: start one)
-    together: bool|None = None     # one batched model per generation (None: on a CPU, see executors)
+    together: bool = False         # train a generation as one batched model (see population)
     # the architecture beyond attention (used only by genes and searches that ask for these options)
     moe_experts: int = 4           # ffn='moe': experts per layer
     moe_top_k: int = 2             # ffn='moe': experts each token is routed to
@@ -104,7 +104,6 @@ _POSITIVE = ('max_seq_len', 'd_model', 'n_heads', 'n_layers', 'batch_size', 'eva
              'probe_screen_steps')
 _FLAGS = ('paired_seeds', 'finalist_racing', 'ablations', 'fast', 'compile', 'baseline', 'together',
           'per_layer', 'inherit_weights', 'informed_init', 'adaptive_mutation')
-_AUTO_FLAGS = ('together',)    # None: the executor decides (`executors.trains_together`)
 
 # %% ../nbs/00_config.ipynb #07a5eba9
 LADDER_FACTORS = dict(steps='train_steps', width='d_model', layers='n_layers',
@@ -188,9 +187,7 @@ def validate(self: Config):
     need(self.moe_aux_weight >= 0, f"moe_aux_weight must be >= 0, got {self.moe_aux_weight!r}")
     for f in _FLAGS:
         v = getattr(self, f)
-        need(isinstance(v, bool) or (f in _AUTO_FLAGS and v is None),
-             f"{f} must be True or False{' (or None: decided where it runs)' * (f in _AUTO_FLAGS)}"
-             f", got {v!r}")
+        need(isinstance(v, bool), f"{f} must be True or False, got {v!r}")
     self._validate_runtime(need)
 
 # %% ../nbs/00_config.ipynb #1c0fd4fe
@@ -255,7 +252,7 @@ def from_dict(cls: Config, d: dict, **overrides) -> Config:
 # %% ../nbs/00_config.ipynb #58027bf5
 # Settings that change what a search does,
 # with the value that reproduces a run folder written before they existed.
-_ADDED_SINCE = dict(paired_seeds=False, finalists=0, ablations=False, together=False)
+_ADDED_SINCE = dict(paired_seeds=False, finalists=0, ablations=False)
 
 @patch(cls_method=True)
 def from_saved(cls: Config, d: dict, **overrides) -> Config:

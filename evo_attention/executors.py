@@ -12,7 +12,7 @@ from .memory import NotEnoughMemoryError
 from .train import train_and_evaluate
 
 # %% auto #0
-__all__ = ['is_out_of_memory', 'failed_result', 'trains_together', 'run_jobs', 'training_config']
+__all__ = ['is_out_of_memory', 'failed_result', 'run_jobs', 'training_config']
 
 # %% ../nbs/08a_executors.ipynb #06518858
 def is_out_of_memory(e: BaseException) -> bool:
@@ -35,13 +35,6 @@ def failed_result(gene: AttentionGene|str, replicate: int, error) -> dict:
                 params=None, non_embedding_params=None, seed=None, replicate=replicate,
                 status='failed', error=msg.strip()[:2000])
 
-# %% ../nbs/08a_executors.ipynb #c4138507
-def trains_together(config) -> bool:
-    "Whether a search trains a batch of jobs as one batched model (`Config.together`; None: decided here)."
-    if config.together is not None: return config.together
-    return (config.device.split(':')[0] == 'cpu' and config.executor == 'local'
-            and config.workers == 1 and not config.inherit_weights)
-
 # %% ../nbs/08a_executors.ipynb #c486b4d2
 def run_jobs(evo, jobs: list, extra: dict,
              # optional f(individual, replicate) -> more keyword arguments of that training
@@ -59,7 +52,7 @@ def run_jobs(evo, jobs: list, extra: dict,
     if c.executor == 'ray' and not local:
         from evo_attention.ray_executor import ray_jobs
         yield from ray_jobs(evo, jobs, extra, failed=failed_result, is_oom=is_out_of_memory)
-    elif trains_together(c) and kept_only and len(jobs) > 1 and evo.evaluate is train_and_evaluate:
+    elif c.together and kept_only and len(jobs) > 1 and evo.evaluate is train_and_evaluate:
         yield from _together_jobs(evo, jobs, extra, own)
     elif c.workers > 1 and len(jobs) > 1: yield from _pool_jobs(evo, jobs, extra, own)
     else:
