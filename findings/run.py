@@ -3,12 +3,12 @@
 Ten genes (the vanilla baseline, the original's winner, the winner with one component reverted, the
 components added alone to vanilla, and the 2024-26 options that won alone) are trained at the `cpu`
 preset (d_model 128, 2 layers, context 64, 300 steps, vocabulary 10,000) on WikiText-2's validation
-text, evaluated on its test text, 3 fresh paired seeds each; then the best two and the baseline climb
+text, evaluated on its test text, 3 fresh paired seeds each; then the best gene and the baseline climb
 one rung (steps x4). It is a `ladder.Ladder` with named genes, so it resumes exactly as a ladder does:
 kill it at any point and run the same command again. Only `ladder.json` (records, no weights) is
 written, and kept in the repository so that `nbs/14_findings.ipynb` renders without re-running.
 
-    nice -n 10 python findings/run.py                      # 2 CPU cores: ~2 hours
+    nice -n 10 python findings/run.py                      # 2 CPU cores: hours (see the chapter)
     python findings/run.py --device cuda --rungs 'steps=4,genes=4; steps=4,width=2,layers=2,genes=2; \
         steps=8,width=4,layers=4,genes=2' --out findings/wikitext2-gpu       # one GPU: the bigger ladder
 """
@@ -34,15 +34,17 @@ def main():
                                                    'data', 'wikitext-2'),
                    help='a folder with valid.txt (trained on) and test.txt (evaluated on)')
     p.add_argument('--out', default=os.path.join(os.path.dirname(__file__), 'wikitext2'))
-    p.add_argument('--rungs', default='steps=4,genes=2')
+    p.add_argument('--rungs', default='steps=4,genes=1')
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=1, help='torch threads per training')
-    p.add_argument('--workers', type=int, default=2, help='trainings at once (processes)')
+    p.add_argument('--workers', type=int, default=None,
+                   help='trainings at once (processes; default: 2 on a CPU, 1 on a GPU)')
     a = p.parse_args()
     valid, test = (os.path.join(a.data, f) for f in ('valid.txt', 'test.txt'))
     if not (os.path.isfile(valid) and os.path.isfile(test)):
         raise SystemExit(f"{a.data} needs valid.txt and test.txt (WikiText-2's raw text)")
-    cfg = preset_config('cpu', device=a.device, threads=a.threads, workers=a.workers,
+    workers = a.workers or (2 if a.device == 'cpu' else 1)
+    cfg = preset_config('cpu', device=a.device, threads=a.threads, workers=workers,
                         final_replicates=3)
     text = load_text(train=valid, valid=test, vocab_size=cfg.vocab_size)
     text.name = 'wikitext-2 (valid.txt -> test.txt)'
