@@ -463,9 +463,10 @@ def _options(args) -> int: print(options_text()); return 0
 def _probes_args(sp):
     "The `probes` flags: the genes and probes, and the model and training."
     sp.add_argument('genes', nargs='*', metavar='GENE',
-                    help="gene ids, e.g. 'dot|softmax|none|fixed' (with --run: the run's finalists)")
-    sp.add_argument('--run', metavar='RUN', help="a run folder: its baseline and finalists with its "
-                    "model, the rows kept in RUN/probes.json (resumes; the report shows them)")
+                    help="gene ids, e.g. 'dot|softmax|none|fixed' (--run: the run's finalists)")
+    sp.add_argument('--run', metavar='RUN',
+                    help="a run folder: its baseline and finalists with its model, the rows kept "
+                         "in RUN/probes.json (resumes; the report shows them)")
     sp.add_argument('--probes', default=','.join(PROBES),
                     help=f"comma-separated probes (default: all): {', '.join(PROBES)}")
     sp.add_argument('--preset', choices=list(PRESETS), default='smoke',
@@ -488,7 +489,8 @@ def _probes(args) -> int:
         given = _given(args)
         rows = run_probes(args.run, probes, given.pop('train_steps', None), args.genes or None,
                           vocab_size=args.probe_vocab, on_result=say, **given)
-    elif not args.genes: raise ValueError("probes: name genes (GENE ...) or a run folder (--run RUN)")
+    elif not args.genes:
+        raise ValueError("probes: name genes (GENE ...) or a run folder (--run RUN)")
     else: rows = probe_profile(args.genes, preset_config(args.preset, **_given(args)), probes,
                                vocab_size=args.probe_vocab, on_result=say)
     print(probe_table(rows))

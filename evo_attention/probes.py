@@ -182,7 +182,7 @@ def probe_profile(genes: list,                 # gene ids or genes
                   n_valid: int = 256,
                   seed: int = 0,               # the probes' data
                   on_result: Callable|None = None,   # f(row) as each training ends
-                  done: set = frozenset(),     # (gene id, probe) pairs not to train (measured before)
+                  done: set = frozenset(),     # (gene id, probe) pairs measured before: skipped
                  ) -> list[dict]:
     "Train each gene on each probe; one row per (gene, probe) with its answer accuracy."
     probes = list(PROBES) if probes is None else list(probes)

@@ -186,8 +186,9 @@ def _probe_sections(r: RunResults) -> list[tuple]:
     "The probe profile of the finalists (RUN/probes.json), or a line naming the command."
     if not (r.path / 'probes.json').exists():
         done = r.finalists and r.finalists.get('complete')
-        return [('text', None, f"Probe profile of the finalists: not measured; `evo-attention probes "
-                               f"--run {r.path}` trains them on the MAD probes.")] if done else []
+        hint = (f"Probe profile of the finalists: not measured; `evo-attention probes --run "
+                f"{r.path}` trains them on the MAD probes.")
+        return [('text', None, hint)] if done else []
     saved = json.loads((r.path / 'probes.json').read_text(encoding='utf-8'))
     s, rows = saved.get('settings', {}), saved.get('rows', [])
     if not rows: return []
@@ -196,13 +197,13 @@ def _probe_sections(r: RunResults) -> list[tuple]:
     shown = [{**x, 'gene': short[x['gene']]} for x in rows]
     roles = {short.get(g['gene']): g.get('role', '') for g in (r.finalists or {}).get('genes', [])}
     return [('heading', 'Probe profile of the finalists', None),
-            ('text', None, f"Each gene trained from scratch on each probe (MAD synthetic tasks) with "
-                           f"the run's model (d_model {s.get('d_model')}, n_heads {s.get('n_heads')}, "
-                           f"n_layers {s.get('n_layers')}, {s.get('steps')} steps, probe vocabulary "
-                           f"{s.get('vocab_size')}); {len(rows)} trainings. The cells are the accuracy "
-                           f"on the answer positions in %; the last row, chance, is what a guess "
-                           f"blind to the context scores. The heatmap colours each cell from chance "
-                           f"(0) to perfect (1)."),
+            ('text', None, f"Each gene trained from scratch on each probe (MAD synthetic tasks) "
+                           f"with the run's model (d_model {s.get('d_model')}, n_heads "
+                           f"{s.get('n_heads')}, n_layers {s.get('n_layers')}, {s.get('steps')} "
+                           f"steps, probe vocabulary {s.get('vocab_size')}); {len(rows)} "
+                           f"trainings. The cells are the accuracy on the answer positions in %; "
+                           f"the last row, chance, is what a guess blind to the context scores. "
+                           f"The heatmap colours each cell from chance (0) to perfect (1)."),
             ('table', 'Answer accuracy % on the probes', _probe_table(shown, roles)),
             ('figure', 'Probe profile', lambda r: plot_probes(shown))]
 

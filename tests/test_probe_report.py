@@ -76,7 +76,8 @@ def test_an_interrupted_probe_call_resumes_without_training_again(tmp_path, one_
     assert len(again) == 1 and rows[:2] == first and len(rows) == 3
 
 def test_probes_refuse_a_run_without_a_finished_finalist_stage(tmp_path):
-    n_search = 1 + CFG.population_size + (CFG.n_generations - 1) * (CFG.population_size - CFG.elite_size)
+    c = CFG
+    n_search = 1 + c.population_size + (c.n_generations - 1) * (c.population_size - c.elite_size)
     run = search(tmp_path / 'run', stop_after=n_search + 1)        # the finalist stage begun
     rc, _, err = run_cli('probes', '--run', run, *FLAGS)
     assert rc == 2 and 'the finalist stage of' in err and 'is not complete' in err
