@@ -13,7 +13,7 @@ from .gene import AttentionGene, SearchSpace
 from .layers import parse_gene
 from .data import get_data, TASKS
 from .train import train_and_evaluate
-from .probes import PROBES, probe_profile, probe_table, plot_probes
+from .probes import PROBES, probe_profile, probe_table, plot_probes, run_probes
 from .evolution import Evolution, VANILLA
 from .runs import RunFolder, RunStateError, dumps
 from .config import preset_config
@@ -462,7 +462,11 @@ def _options(args) -> int: print(options_text()); return 0
 # %% ../nbs/12_cli.ipynb #e31f7d1f
 def _probes_args(sp):
     "The `probes` flags: the genes and probes, and the model and training."
-    sp.add_argument('genes', nargs='+', metavar='GENE', help="gene ids, e.g. 'dot|softmax|none|fixed'")
+    sp.add_argument('genes', nargs='*', metavar='GENE',
+                    help="gene ids, e.g. 'dot|softmax|none|fixed' (--run: the run's finalists)")
+    sp.add_argument('--run', metavar='RUN',
+                    help="a run folder: its baseline and finalists with its model, the rows kept "
+                         "in RUN/probes.json (resumes; the report shows them)")
     sp.add_argument('--probes', default=','.join(PROBES),
                     help=f"comma-separated probes (default: all): {', '.join(PROBES)}")
     sp.add_argument('--preset', choices=list(PRESETS), default='smoke',
@@ -479,10 +483,16 @@ def _probes_args(sp):
 
 @command('probes', 'train genes on the MAD probe tasks; print their answer accuracy', _probes_args)
 def _probes(args) -> int:
-    cfg = preset_config(args.preset, **_given(args))
     say = lambda r: print(f"{r['probe']}: {r['gene']} {100 * r['accuracy']:.1f}%", file=sys.stderr)
-    rows = probe_profile(args.genes, cfg, [p for p in args.probes.split(',') if p],
-                         vocab_size=args.probe_vocab, on_result=say)
+    probes = [p for p in args.probes.split(',') if p]
+    if args.run:
+        given = _given(args)
+        rows = run_probes(args.run, probes, given.pop('train_steps', None), args.genes or None,
+                          vocab_size=args.probe_vocab, on_result=say, **given)
+    elif not args.genes:
+        raise ValueError("probes: name genes (GENE ...) or a run folder (--run RUN)")
+    else: rows = probe_profile(args.genes, preset_config(args.preset, **_given(args)), probes,
+                               vocab_size=args.probe_vocab, on_result=say)
     print(probe_table(rows))
     if args.json: Path(args.json).write_text(''.join(dumps(r) + '\n' for r in rows))
     if args.plot: plot_probes(rows).figure.savefig(args.plot, bbox_inches='tight')

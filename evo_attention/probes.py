@@ -11,11 +11,12 @@ import torch
 from .config import Config
 from .data import LMData
 from .layers import parse_gene
+from .runs import RunFolder, RunStateError
 from .train import train_and_evaluate
 
 # %% auto #0
 __all__ = ['PROBES', 'ProbeData', 'recall_row', 'copy_row', 'compression_row', 'memorization_row', 'Probe', 'check_probe',
-           'probe_data', 'probe_profile', 'probe_table', 'plot_probes', 'screen_accuracy']
+           'probe_data', 'probe_profile', 'probe_table', 'plot_probes', 'run_probes', 'screen_accuracy']
 
 # %% ../nbs/07d_probes.ipynb #f665e8de
 @dataclass
@@ -181,6 +182,7 @@ def probe_profile(genes: list,                 # gene ids or genes
                   n_valid: int = 256,
                   seed: int = 0,               # the probes' data
                   on_result: Callable|None = None,   # f(row) as each training ends
+                  done: set = frozenset(),     # (gene id, probe) pairs measured before: skipped
                  ) -> list[dict]:
     "Train each gene on each probe; one row per (gene, probe) with its answer accuracy."
     probes = list(PROBES) if probes is None else list(probes)
@@ -188,8 +190,10 @@ def probe_profile(genes: list,                 # gene ids or genes
     genes = [parse_gene(g) for g in genes]
     out = []
     for p in probes:
+        todo = [g for g in genes if (g.id, p) not in done]
+        if not todo: continue
         data = probe_data(p, config.max_seq_len, vocab_size, n_train, n_valid, seed)
-        for g in genes:
+        for g in todo:
             m = train_and_evaluate(g, config, data, steps=steps)
             row = dict(gene=g.id, probe=p, accuracy=m.get('answer_accuracy', math.nan),
                        chance=data.chance, perplexity=m['perplexity'], steps=m['steps'],
@@ -238,6 +242,63 @@ def plot_probes(rows: list[dict], ax=None):
     ax.figure.colorbar(im, ax=ax, label='(accuracy - chance) / (1 - chance)')
     ax.set_title('answer accuracy (%) on the probes')
     return ax
+
+# %% ../nbs/07d_probes.ipynb #2d8c55ad
+def _run_genes(folder: RunFolder) -> list[str]:
+    "The genes of a run's finished finalist stage, the baseline first; an error if there is none."
+    if not folder.exists('finalists.json'):
+        raise RunStateError(f"{folder.path} has no finalist stage (no finalists.json): run the "
+                            f"search with --finalists N to its end first, or name the genes")
+    f = folder.read_json('finalists.json')
+    if not f.get('complete'):
+        raise RunStateError(f"the finalist stage of {folder.path} is not complete: resume the "
+                            f"search to its end first, or name the genes")
+    return [g['gene'] for g in f['genes']]
+
+_MODEL = ('d_model', 'n_heads', 'n_layers', 'max_seq_len', 'batch_size', 'learning_rate', 'seed')
+
+def _saved_rows(folder: RunFolder, settings: dict) -> list[dict]:
+    "The rows of RUN/probes.json (none if absent); an error if it was made with other settings."
+    if not folder.exists('probes.json'): return []
+    saved = folder.read_json('probes.json')
+    if saved.get('settings') != settings:
+        diff = ', '.join(f"{k} {saved.get('settings', {}).get(k)} there, {v} now"
+                         for k, v in settings.items() if saved.get('settings', {}).get(k) != v)
+        raise RunStateError(f"{folder.file('probes.json')} was made with other settings ({diff}): "
+                            f"use the same ones to resume, or move the file away to start again")
+    return saved['rows']
+
+
+# %% ../nbs/07d_probes.ipynb #d8f10e12
+def run_probes(run_dir,                         # a run folder with a finished finalist stage
+               probes: list|None = None,        # probe names (default: all six)
+               steps: int|None = None,          # steps per training (default: the run's)
+               genes: list|None = None,         # gene ids (default: baseline and finalists)
+               vocab_size: int = 16,
+               n_train: int = 2048,
+               n_valid: int = 256,
+               seed: int = 0,                   # the probes' data
+               on_result: Callable|None = None, # f(row) as each training ends
+               **overrides,                     # Config fields, e.g. d_model=32, device='cpu'
+              ) -> list[dict]:
+    "Probe a run's baseline and finalists with its model; rows kept (and resumed) in probes.json."
+    folder = RunFolder(run_dir, create=False)
+    if not folder.exists('config.json'):
+        raise FileNotFoundError(f"{folder.path} is not a run folder (it has no config.json)")
+    ids = [parse_gene(g).id for g in (genes or _run_genes(folder))]
+    config = Config.from_saved(folder.read_json('config.json')['config'], **overrides)
+    probes = list(PROBES) if probes is None else list(probes)
+    settings = dict(steps=steps or config.train_steps, vocab_size=vocab_size, n_train=n_train,
+                    n_valid=n_valid, probe_seed=seed, **{k: getattr(config, k) for k in _MODEL})
+    rows = _saved_rows(folder, settings)
+    def keep(row):
+        rows.append(row)
+        folder.write_json('probes.json', dict(settings=settings, rows=rows))
+        if on_result is not None: on_result(row)
+    probe_profile(ids, config, probes, settings['steps'], vocab_size, n_train, n_valid, seed,
+                  on_result=keep, done={(r['gene'], r['probe']) for r in rows})
+    return [r for r in rows if r['gene'] in ids and r['probe'] in probes]
+
 
 # %% ../nbs/07d_probes.ipynb #b40b5f52
 def screen_accuracy(gene, config: Config) -> dict:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10b_reporting.ipynb #b707a5ec
 from __future__ import annotations
-import base64, datetime, html, io, math, numbers, re
+import base64, datetime, html, io, json, math, numbers, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ from .ladder import load_ladder, ladder_tables, plot_ladder_ranks, plot_ladder_i
 from .analysis import *
 from .analysis import RunResults, _as_run, _finite, _fmt_num, _fmt_p, _gens, _interval_words, _mean, _short
 from .importance import importance_sections
+from .probes import plot_probes
 from .attention_maps import attention_sections
 
 # %% auto #0
@@ -170,6 +171,43 @@ def _ladder_sections(r: RunResults) -> list[tuple]:
             ('figure', 'Finalists vs the baseline at each stage',
              lambda r: plot_ladder_intervals(load_ladder(r)))]
 
+# %% ../nbs/10b_reporting.ipynb #c91a6eb0
+def _probe_table(rows: list[dict], roles: dict) -> pd.DataFrame:
+    "Genes × probes as text cells: accuracy in %, the chance level in the last row."
+    probes = list(dict.fromkeys(r['probe'] for r in rows))
+    cell = {(r['gene'], r['probe']): r['accuracy'] for r in rows}
+    pct = lambda v: '–' if v is None or not _finite(v) else f'{100 * v:.1f}'
+    out = [dict(gene=g, role=roles.get(g, ''), **{p: pct(cell.get((g, p))) for p in probes})
+           for g in dict.fromkeys(r['gene'] for r in rows)]
+    chance = {p: next(r['chance'] for r in rows if r['probe'] == p) for p in probes}
+    return pd.DataFrame(out + [dict(gene='chance', role='', **{p: pct(chance[p]) for p in probes})])
+
+def _probe_sections(r: RunResults) -> list[tuple]:
+    "The probe profile of the finalists (RUN/probes.json), or a line naming the command."
+    if not (r.path / 'probes.json').exists():
+        done = r.finalists and r.finalists.get('complete')
+        hint = (f"Probe profile of the finalists: not measured; `evo-attention probes --run "
+                f"{r.path}` trains them on the MAD probes.")
+        return [('text', None, hint)] if done else []
+    saved = json.loads((r.path / 'probes.json').read_text(encoding='utf-8'))
+    s, rows = saved.get('settings', {}), saved.get('rows', [])
+    if not rows: return []
+    short = {g: _short(g) for g in dict.fromkeys(x['gene'] for x in rows)}
+    if len(set(short.values())) < len(short): short = {g: g for g in short}   # keep them apart
+    shown = [{**x, 'gene': short[x['gene']]} for x in rows]
+    roles = {short.get(g['gene']): g.get('role', '') for g in (r.finalists or {}).get('genes', [])}
+    return [('heading', 'Probe profile of the finalists', None),
+            ('text', None, f"Each gene trained from scratch on each probe (MAD synthetic tasks) "
+                           f"with the run's model (d_model {s.get('d_model')}, n_heads "
+                           f"{s.get('n_heads')}, n_layers {s.get('n_layers')}, {s.get('steps')} "
+                           f"steps, probe vocabulary {s.get('vocab_size')}); {len(rows)} "
+                           f"trainings. The cells are the accuracy on the answer positions in %; "
+                           f"the last row, chance, is what a guess blind to the context scores. "
+                           f"The heatmap colours each cell from chance (0) to perfect (1)."),
+            ('table', 'Answer accuracy % on the probes', _probe_table(shown, roles)),
+            ('figure', 'Probe profile', lambda r: plot_probes(shown))]
+
+
 # %% ../nbs/10b_reporting.ipynb #28096347
 def front_table(run) -> pd.DataFrame:
     "Every gene of the search with its objective values and its front (1: not dominated), front first."
@@ -232,6 +270,7 @@ def report_sections(run, top: int = 10) -> list[tuple]:
     S += _finalist_sections(r)
     S += _ablation_sections(r)
     S += _ladder_sections(r)
+    S += _probe_sections(r)
     S.append(('heading', 'Evolution timeline', None))
     S.append(('table', None, _display_table(timeline(r))))
     S.append(('figure', 'Evolution', plot_evolution))
