@@ -207,22 +207,6 @@ def _first_stage(self: Ladder) -> tuple[dict, dict]:
     return stage, {g['gene']: g['perplexities'] for g in rows}
 
 @patch
-def _genes_stage(self: Ladder) -> tuple[dict, dict]:
-    "The named genes and the baseline at the config's own scale, trained on the finalist seeds."
-    stage = dict(name='genes', kind='genes', factors={},
-                 scale=_scale(self.config, self._data_name()),
-                 replicates=final_replicates(self.config),
-                 genes=list(dict.fromkeys([VANILLA.id, *self.genes])))
-    est = check_memory(self.config, [parse_gene(g) for g in stage['genes']],
-                       self.data.vocab_size, self.config.device)          # NotEnoughMemoryError
-    self.say(f"genes: {len(stage['genes'])} genes × {len(stage['replicates'])} replicates at "
-             f"the given scale ({self.config.train_steps} steps, d_model {self.config.d_model}, "
-             f"{self.config.n_layers} layers, context {self.config.max_seq_len}); "
-             f"memory about {format_bytes(est['total'])}")
-    self._train(stage, self.config, self.data, [])
-    return stage, self._values(stage)
-
-@patch
 def _values(self: Ladder, stage: dict) -> dict:
     "Perplexity by replicate of each of the stage's genes (None: not trained yet, or diverged)."
     have = {_key(r['scale'], r['gene'], r['replicate']): r for r in self.records}
@@ -244,6 +228,23 @@ def _result(stage: dict, values: dict) -> dict:
     others = {g: values[g] for g in stage['genes'] if g != base}
     comps = compare(values[base], others) if others and base in values else []
     return dict(stage, genes=rows, comparisons=comps)
+
+# %% ../nbs/09d_ladder.ipynb #7cc62b96
+@patch
+def _genes_stage(self: Ladder) -> tuple[dict, dict]:
+    "The named genes and the baseline at the config's own scale, trained on the finalist seeds."
+    stage = dict(name='genes', kind='genes', factors={},
+                 scale=_scale(self.config, self._data_name()),
+                 replicates=final_replicates(self.config),
+                 genes=list(dict.fromkeys([VANILLA.id, *self.genes])))
+    est = check_memory(self.config, [parse_gene(g) for g in stage['genes']],
+                       self.data.vocab_size, self.config.device)          # NotEnoughMemoryError
+    self.say(f"genes: {len(stage['genes'])} genes × {len(stage['replicates'])} replicates at "
+             f"the given scale ({self.config.train_steps} steps, d_model {self.config.d_model}, "
+             f"{self.config.n_layers} layers, context {self.config.max_seq_len}); "
+             f"memory about {format_bytes(est['total'])}")
+    self._train(stage, self.config, self.data, [])
+    return stage, self._values(stage)
 
 # %% ../nbs/09d_ladder.ipynb #1a82ccc0
 @patch

@@ -9,7 +9,7 @@ kill it at any point and run the same command again. Only `ladder.json` (records
 written, and kept in the repository so that `nbs/14_findings.ipynb` renders without re-running.
 
     nice -n 10 python findings/run.py                      # 2 CPU cores: hours (see the chapter)
-    python findings/run.py --device cuda --rungs 'steps=4,genes=4; steps=4,width=2,layers=2,genes=2; \
+    python findings/run.py --device cuda --replicates 5 --rungs 'steps=4,genes=4; steps=4,width=2,layers=2,genes=2; \
         steps=8,width=4,layers=4,genes=2' --out findings/wikitext2-gpu       # one GPU: the bigger ladder
 """
 import argparse, os, time
@@ -36,6 +36,7 @@ def main():
     p.add_argument('--out', default=os.path.join(os.path.dirname(__file__), 'wikitext2'))
     p.add_argument('--rungs', default='steps=4,genes=1')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--replicates', type=int, default=3, help='fresh paired seeds per gene and stage')
     p.add_argument('--threads', type=int, default=1, help='torch threads per training')
     p.add_argument('--workers', type=int, default=None,
                    help='trainings at once (processes; default: 2 on a CPU, 1 on a GPU)')
@@ -45,7 +46,7 @@ def main():
         raise SystemExit(f"{a.data} needs valid.txt and test.txt (WikiText-2's raw text)")
     workers = a.workers or (2 if a.device == 'cpu' else 1)
     cfg = preset_config('cpu', device=a.device, threads=a.threads, workers=workers,
-                        final_replicates=3)
+                        final_replicates=a.replicates)
     text = load_text(train=valid, valid=test, vocab_size=cfg.vocab_size)
     text.name = 'wikitext-2 (valid.txt -> test.txt)'
     t0 = time.time()
