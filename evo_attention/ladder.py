@@ -191,14 +191,7 @@ def _key(scale: dict, gene: str, replicate: int) -> str:
 def _first_stage(self: Ladder) -> tuple[dict, dict]:
     "The finalist stage (or the named genes') as the ladder's first stage; perplexities by gene."
     if self.genes is not None: return self._genes_stage()
-    if not self.run_dir.exists('finalists.json'):
-        raise RunStateError(f"{self.run_dir.path} has no finalist stage (finalists.json): the "
-                            f"ladder climbs from it; resume the search with finalists >= 1 "
-                            f"(--finalists N)")
-    fin = self.run_dir.read_json('finalists.json')
-    if not fin.get('complete'):
-        raise RunStateError(f"{self.run_dir.path}: the finalist stage is not complete; "
-                            f"resume the search first")
+    fin = self.run_dir.finished_finalists(' (the ladder climbs from it), or name the genes')
     rows = [g for g in fin['genes'] if not g.get('stopped_early')]
     stage = dict(name='finalists', kind='finalists', factors={},
                  scale=_scale(self.config, self._data_name()),
@@ -237,12 +230,7 @@ def _genes_stage(self: Ladder) -> tuple[dict, dict]:
                  scale=_scale(self.config, self._data_name()),
                  replicates=final_replicates(self.config),
                  genes=list(dict.fromkeys([VANILLA.id, *self.genes])))
-    est = check_memory(self.config, [parse_gene(g) for g in stage['genes']],
-                       self.data.vocab_size, self.config.device)          # NotEnoughMemoryError
-    self.say(f"genes: {len(stage['genes'])} genes × {len(stage['replicates'])} replicates at "
-             f"the given scale ({self.config.train_steps} steps, d_model {self.config.d_model}, "
-             f"{self.config.n_layers} layers, context {self.config.max_seq_len}); "
-             f"memory about {format_bytes(est['total'])}")
+    self._announce(stage, self.config, self.data, None, self.config)
     self._train(stage, self.config, self.data, [])
     return stage, self._values(stage)
 
@@ -272,8 +260,9 @@ def _data_for(self: Ladder, config: Config, transfer: str|None = None):
 
 # %% ../nbs/09d_ladder.ipynb #42cd8574
 @patch
-def _measured(self: Ladder, below: dict) -> list[dict]:
+def _measured(self: Ladder, below: dict|None) -> list[dict]:
     "Records with step times at stage `below`: the search's finalist trainings, or the ladder's."
+    if below is None: return []                                          # a first stage of named genes
     if below['kind'] != 'finalists':
         return [r for r in self.records if r['scale'] == below['scale']]
     pool = self.measured
@@ -282,7 +271,8 @@ def _measured(self: Ladder, below: dict) -> list[dict]:
     return [r for r in pool if r.get('role') == 'finalist']
 
 @patch
-def _announce(self: Ladder, stage: dict, config: Config, data, below: dict, below_config: Config):
+def _announce(self: Ladder, stage: dict, config: Config, data,
+              below: dict|None, below_config: Config):                # None: nothing below
     "Check the stage's memory (refusing what cannot fit) and tell its plan and estimated time."
     missing = sum(p is None for v in self._values(stage).values() for p in v)
     genes = [parse_gene(g) for g in stage['genes']]
@@ -294,7 +284,8 @@ def _announce(self: Ladder, stage: dict, config: Config, data, below: dict, belo
             f"{t['measured_tokens_per_sec']:,.0f} measured at {below['name']}, "
             f"÷ {t['cost_ratio']:.2g} for the compute per token)")
     free = f" of {format_bytes(est['available'])} free" if est.get('available') else ''
-    self.say(f"{stage['name']} ({factors or 'the search' + chr(39) + 's scale'}; "
+    scale = 'the given scale' if below is None else "the search's scale"
+    self.say(f"{stage['name']} ({factors or scale}; "
              f"data {stage['scale']['data']}): {len(genes)} genes × "
              f"{len(stage['replicates'])} replicates, {missing} trainings to go of "
              f"{config.train_steps} steps (d_model {config.d_model}, {config.n_layers} layers, "

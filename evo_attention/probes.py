@@ -246,14 +246,7 @@ def plot_probes(rows: list[dict], ax=None):
 # %% ../nbs/07d_probes.ipynb #2d8c55ad
 def _run_genes(folder: RunFolder) -> list[str]:
     "The genes of a run's finished finalist stage, the baseline first; an error if there is none."
-    if not folder.exists('finalists.json'):
-        raise RunStateError(f"{folder.path} has no finalist stage (no finalists.json): run the "
-                            f"search with --finalists N to its end first, or name the genes")
-    f = folder.read_json('finalists.json')
-    if not f.get('complete'):
-        raise RunStateError(f"the finalist stage of {folder.path} is not complete: resume the "
-                            f"search to its end first, or name the genes")
-    return [g['gene'] for g in f['genes']]
+    return [g['gene'] for g in folder.finished_finalists(', or name the genes')['genes']]
 
 _MODEL = ('d_model', 'n_heads', 'n_layers', 'max_seq_len', 'batch_size', 'learning_rate', 'seed')
 
@@ -267,7 +260,6 @@ def _saved_rows(folder: RunFolder, settings: dict) -> list[dict]:
         raise RunStateError(f"{folder.file('probes.json')} was made with other settings ({diff}): "
                             f"use the same ones to resume, or move the file away to start again")
     return saved['rows']
-
 
 # %% ../nbs/07d_probes.ipynb #d8f10e12
 def run_probes(run_dir,                         # a run folder with a finished finalist stage

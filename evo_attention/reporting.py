@@ -4,7 +4,7 @@
 
 # %% ../nbs/10b_reporting.ipynb #b707a5ec
 from __future__ import annotations
-import base64, datetime, html, io, json, math, numbers, re
+import base64, datetime, html, io, math, numbers, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from .analysis import *
 from .analysis import RunResults, _as_run, _finite, _fmt_num, _fmt_p, _gens, _interval_words, _mean, _short
 from .importance import importance_sections
 from .probes import plot_probes
+from .runs import RunFolder
 from .attention_maps import attention_sections
 
 # %% auto #0
@@ -189,7 +190,7 @@ def _probe_sections(r: RunResults) -> list[tuple]:
         hint = (f"Probe profile of the finalists: not measured; `evo-attention probes --run "
                 f"{r.path}` trains them on the MAD probes.")
         return [('text', None, hint)] if done else []
-    saved = json.loads((r.path / 'probes.json').read_text(encoding='utf-8'))
+    saved = RunFolder(r.path, create=False).read_json('probes.json')
     s, rows = saved.get('settings', {}), saved.get('rows', [])
     if not rows: return []
     short = {g: _short(g) for g in dict.fromkeys(x['gene'] for x in rows)}
@@ -206,7 +207,6 @@ def _probe_sections(r: RunResults) -> list[tuple]:
                            f"The heatmap colours each cell from chance (0) to perfect (1)."),
             ('table', 'Answer accuracy % on the probes', _probe_table(shown, roles)),
             ('figure', 'Probe profile', lambda r: plot_probes(shown))]
-
 
 # %% ../nbs/10b_reporting.ipynb #28096347
 def front_table(run) -> pd.DataFrame:

@@ -185,6 +185,19 @@ def check_writable(self: RunFolder):
                                 f"writable (or free some space) before starting; the "
                                 f"records already there are kept") from None
 
+# %% ../nbs/08_runs.ipynb #4b06ce64
+@patch
+def finished_finalists(self: RunFolder, hint: str = '') -> dict:
+    "finalists.json of a complete finalist stage; `RunStateError` (ending with `hint`) otherwise."
+    if not self.exists('finalists.json'):
+        raise RunStateError(f"{self.path} has no finalist stage (no finalists.json): run the search "
+                            f"with --finalists N to its end first{hint}")
+    fin = self.read_json('finalists.json')
+    if not fin.get('complete'):
+        raise RunStateError(f"the finalist stage of {self.path} is not complete: resume the search "
+                            f"to its end first{hint}")
+    return fin
+
 # %% ../nbs/08_runs.ipynb #0758719c
 def data_identity(data) -> dict|None:
     "sha256 and sizes of the training and validation tokens (and vocabulary); None for loaders."
