@@ -38,7 +38,7 @@ _OVERRIDES = {  # flag -> Config field
     'executor': 'executor', 'address': 'address', 'together': 'together',
     'moe_experts': 'moe_experts', 'moe_top_k': 'moe_top_k', 'moe_aux_weight': 'moe_aux_weight',
     'window_size': 'window_size', 'per_layer': 'per_layer', 'inherit_weights': 'inherit_weights',
-    'ladder': 'ladder', 'transfer': 'transfer',
+    'ladder': 'ladder', 'transfer': 'transfer', 'threads': 'threads',
     'strategy': 'strategy', 'objectives': 'objectives', 'tournament_size': 'tournament_size',
     'informed_init': 'informed_init', 'adaptive_mutation': 'adaptive_mutation',
 }
@@ -96,6 +96,9 @@ def _common(sp):
     sp.add_argument('--seed', type=int, help='run seed')
     sp.add_argument('--device', help='cpu, cuda, cuda:N, mps (default: best available)')
     sp.add_argument('--amp', choices=['auto', 'fp32', 'fp16', 'bf16'])
+    sp.add_argument('--threads', type=int,
+                    help='torch threads per training (default: all cores; on a CPU with --workers N, '
+                         'cores / N avoids oversubscribing it)')
     sp.add_argument('--moe-experts', type=int, help="ffn=moe: experts per layer")
     sp.add_argument('--moe-top-k', type=int, help='ffn=moe: experts per token')
     sp.add_argument('--moe-aux-weight', type=float, help='ffn=moe: weight of the load-balance loss')

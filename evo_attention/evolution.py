@@ -16,7 +16,8 @@ from .data import LMData, LoaderData
 from .train import numerics, train_and_evaluate
 from .runs import RunFolder, RunStateError, classify, data_identity, data_difference
 from .memory import check_memory, _gene_list
-from .executors import run_jobs, is_out_of_memory, failed_result, training_config
+from .executors import (run_jobs, is_out_of_memory, failed_result, training_config,
+                                     worker_pool)
 from .probes import check_probe, screen_accuracy
 from .inheritance import training_hooks, takes_hooks
 from .individuals import Individual, VANILLA, rank
@@ -395,7 +396,7 @@ def _generations(self: Evolution):
 def run(self: Evolution) -> list[Individual]:
     "Run (or resume, or continue) the search, then its finalist stage; the final population, best first."
     self.run_dir.check_writable()                     # before anything is trained
-    with self.run_dir.lock():                         # one search per folder
+    with self.run_dir.lock(), worker_pool(self):     # one search per folder; its workers kept
         self._start()
         if self.config.baseline:
             self.baseline = Individual(VANILLA, operator='baseline')

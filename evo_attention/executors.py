@@ -4,7 +4,8 @@
 
 # %% ../nbs/08a_executors.ipynb #d2bf799a
 from __future__ import annotations
-import math, multiprocessing, queue
+import math, multiprocessing, os, queue, warnings
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from .gene import AttentionGene
 from .layers import parse_gene
@@ -12,7 +13,7 @@ from .memory import NotEnoughMemoryError
 from .train import train_and_evaluate
 
 # %% auto #0
-__all__ = ['is_out_of_memory', 'failed_result', 'run_jobs', 'training_config']
+__all__ = ['is_out_of_memory', 'failed_result', 'run_jobs', 'training_config', 'worker_pool']
 
 # %% ../nbs/08a_executors.ipynb #06518858
 def is_out_of_memory(e: BaseException) -> bool:
@@ -91,25 +92,82 @@ def _together_jobs(evo, jobs: list, extra: dict, own: dict|None = None):
         res = [failed_result(ind.gene, r, e) for ind, r in jobs]
     for (ind, r), m in zip(jobs, res): yield ind, r, m
 
+# %% ../nbs/08a_executors.ipynb #c48602c1
+def _threads(evo) -> int:
+    "A worker's torch threads: the run's (`Config.threads`), else this process's, so the same arithmetic."
+    import torch
+    return training_config(evo).threads or torch.get_num_threads()
+
+def _warn_oversubscribed(config, workers: int, threads: int):
+    "Warn when `workers` processes of `threads` torch threads each ask for more CPU cores than there are."
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    if str(config.device) != 'cpu' or workers * threads <= (cores or 1): return
+    warnings.warn(f"{workers} workers x {threads} torch threads on {cores} CPU cores oversubscribe the "
+                  f"CPU (slower than one by one); give threads={max(1, cores // workers)} (--threads), "
+                  f"or fewer workers", stacklevel=2)
+
+def _start_pool(evo) -> tuple:
+    "Spawned processes for `evo`'s trainings, the key of what they were given, and the progress queue's manager."
+    threads = _threads(evo)
+    _warn_oversubscribed(training_config(evo), evo.config.workers, threads)
+    ctx = multiprocessing.get_context('spawn')
+    manager = ctx.Manager() if evo.callback else None
+    events = manager.Queue() if manager else None
+    args = (evo.evaluate, training_config(evo), evo.data, threads, events)
+    pool = ProcessPoolExecutor(evo.config.workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=args)
+    return pool, _pool_key(evo), manager, events
+
+def _pool_key(evo) -> tuple:
+    "What a pool's workers were given: when it changes, the pool is started again."
+    return (evo.evaluate, training_config(evo), evo.data, _threads(evo), evo.config.workers,
+            evo.callback is not None)
+
+def _same_key(a: tuple, b: tuple) -> bool:
+    return all(x is y or (type(x) is type(y) and not hasattr(x, 'get_batch') and x == y)
+               for x, y in zip(a, b))
+
+def _close_pool(kept: tuple):
+    "Stop a pool's workers (those not yet started are cancelled) and its queue's manager."
+    pool, _, manager, _ = kept
+    pool.shutdown(wait=True, cancel_futures=True)
+    if manager: manager.shutdown()
+
+# %% ../nbs/08a_executors.ipynb #c48602c3
+@contextmanager
+def worker_pool(evo):
+    "Keep `evo`'s worker processes (started by its first batch of trainings) until the block ends."
+    evo._worker_pool = None
+    try: yield
+    finally:
+        kept, evo._worker_pool = evo._worker_pool, None
+        if kept: _close_pool(kept)
+
+@contextmanager
+def _pool_for(evo):
+    "`evo`'s kept pool (`worker_pool`), started or restarted as needed; else one for this batch only."
+    if not hasattr(evo, '_worker_pool'):
+        kept = _start_pool(evo)
+        try: yield kept
+        finally: _close_pool(kept)
+        return
+    kept = evo._worker_pool
+    if kept is not None and not _same_key(kept[1], _pool_key(evo)):
+        _close_pool(kept); kept = None
+    if kept is None: kept = evo._worker_pool = _start_pool(evo)
+    yield kept
+
 # %% ../nbs/08a_executors.ipynb #c48602c0
 def _pool_jobs(evo, jobs: list, extra: dict, own: dict):
     """`config.workers` trainings at once in spawned processes (`own`: each training's hooks);
     their progress comes back through a queue."""
-    import torch
-    threads = torch.get_num_threads()     # as here: the same CPU arithmetic, so the same results
-    ctx = multiprocessing.get_context('spawn')
-    manager = ctx.Manager() if evo.callback else None
-    events = manager.Queue() if manager else None
     index = {(ind.gene.id, r): ind for ind, r in jobs}
-    try:
-        with ProcessPoolExecutor(min(evo.config.workers, len(jobs)), mp_context=ctx,
-                                 initializer=_worker_init,
-                                 initargs=(evo.evaluate, training_config(evo), evo.data, threads,
-                                           events)) as pool:
-            futures = {pool.submit(_worker_job, ind.gene, r,
-                                   {**extra, **own.get((ind.gene.id, r), {})}): (ind, r)
-                       for ind, r in jobs}
-            pending, error = set(futures), None
+    with _pool_for(evo) as (pool, _, _, events):
+        futures = {pool.submit(_worker_job, ind.gene, r,
+                               {**extra, **own.get((ind.gene.id, r), {})}): (ind, r)
+                   for ind, r in jobs}
+        pending, error = set(futures), None
+        try:
             while pending:
                 finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 _forward_events(evo, events, index)
@@ -121,9 +179,9 @@ def _pool_jobs(evo, jobs: list, extra: dict, own: dict):
                         if not is_out_of_memory(e): error = error or e; continue
                         m = failed_result(ind.gene, r, e)
                     yield ind, r, m
-            if error is not None: raise error
-    finally:
-        if manager: manager.shutdown()
+        finally:
+            for fut in pending: fut.cancel()     # the search stopped: those not started never start
+        if error is not None: raise error
 
 def _forward_events(evo, events, index):
     "Pass the workers' 'training' and 'step' events on to the callback."

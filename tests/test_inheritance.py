@@ -179,7 +179,7 @@ def test_missing_weights_start_fresh_and_say_so(tmp_path, data, one_thread):
     assert kids and all(r['inherited_from'] == [] and r['inherited_params'] == 0 and r['inherit_missing'] == r['parents'] for r in kids)
 
 def test_workers_give_the_records_of_one_by_one(tmp_path, data):
-    cfg = Config(**{**INHERIT.to_dict(), 'n_generations': 2})
+    cfg = Config(**{**INHERIT.to_dict(), 'n_generations': 2, 'threads': 1})   # 2 workers on 2 cores
     one = Evolution(cfg, data=data, run_dir=tmp_path / 'one', progress=False); one.run()
     par = Evolution(Config(**{**cfg.to_dict(), 'workers': 2}), data=data, run_dir=tmp_path / 'par', progress=False); par.run()
     key = lambda r: (r['generation'], r['role'], r['gene'], r['replicate'])

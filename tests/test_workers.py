@@ -9,7 +9,9 @@ def _hist(path):
     return sorted(rows, key=lambda h: (h['generation'], h['role'], h['gene'], h.get('replicate', 0)))
 
 def test_workers_match_sequential(tmp_path):
-    args = [*TINY, '--steps', '20', '--population', '4', '--generations', '2', '--elites', '1']
+    # one torch thread per training both times: the same arithmetic, and 2 workers fit the 2 cores
+    args = [*TINY, '--steps', '20', '--population', '4', '--generations', '2', '--elites', '1',
+            '--threads', '1']
     assert cli('evolve', *args, '--out', tmp_path / 'one').returncode == 0
     r = cli('evolve', *args, '--workers', '2', '--out', tmp_path / 'two')
     assert r.returncode == 0, r.stderr
@@ -35,7 +37,8 @@ def test_workers_keep_finished_trainings_when_one_fails(tmp_path):
     from evo_attention.runs import RunFolder
     data = synthetic_task('induction', 16, vocab_size=16)
     cfg = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, batch_size=8, train_steps=10,
-                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2, finalists=0)
+                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2, finalists=0,
+                 threads=1)
     run = tmp_path / 'run'
     with pytest.raises(RuntimeError, match='planted failure'):
         Evolution(cfg, data=data, run_dir=run, progress=False, evaluate=_fails_for_first_gene).run()
@@ -59,7 +62,8 @@ def test_workers_report_progress_and_record_out_of_memory(tmp_path):
     from evo_attention import Config, Evolution, synthetic_task
     data = synthetic_task('induction', 16, vocab_size=16)
     cfg = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, batch_size=8, train_steps=10,
-                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2, finalists=0)
+                 log_interval=5, population_size=4, n_generations=1, elite_size=1, baseline=False, workers=2, finalists=0,
+                 threads=1)
     events = []
     evo = Evolution(cfg, data=data, run_dir=tmp_path / 'run', progress=False, evaluate=_oom_for_first_gene,
                     callback=lambda ev, evo, **kw: events.append((ev, kw.get('individual') and kw['individual'].gene.id, kw.get('step'))))
@@ -72,3 +76,22 @@ def test_workers_report_progress_and_record_out_of_memory(tmp_path):
     failed = [r for r in rows if r['status'] == 'failed']
     assert [r['gene'] for r in failed] == [_first_gene(cfg)] and 'out of memory' in failed[0]['error']
     assert len(rows) == 4 and pop[-1].gene.id == _first_gene(cfg)
+
+def test_one_pool_for_the_whole_search(tmp_path, monkeypatch):
+    "A search starts its worker processes once (not per generation, baseline or finalist replicate) and stops them at its end."
+    from evo_attention import Config, Evolution, synthetic_task
+    from evo_attention import executors
+    starts, closes = [], []
+    start, close = executors._start_pool, executors._close_pool
+    monkeypatch.setattr(executors, '_start_pool', lambda evo: starts.append(1) or start(evo))
+    monkeypatch.setattr(executors, '_close_pool', lambda kept: closes.append(kept[0]) or close(kept))
+    data = synthetic_task('induction', 16, vocab_size=16)
+    cfg = Config(device='cpu', vocab_size=16, max_seq_len=16, d_model=16, n_heads=2, batch_size=8, train_steps=10,
+                 log_interval=5, population_size=4, n_generations=2, elite_size=1, workers=2, finalists=2,
+                 final_replicates=2, threads=1)
+    evo = Evolution(cfg, data=data, run_dir=tmp_path / 'run', progress=False)
+    evo.run()
+    roles = {json.loads(l)['role'] for l in (tmp_path / 'run' / 'history.jsonl').read_text().splitlines()}
+    assert {'population', 'baseline', 'finalist'} <= roles       # several batches of several kinds ...
+    assert len(starts) == 1 and len(closes) == 1                 # ... through one pool
+    assert closes[0]._shutdown_thread and evo._worker_pool is None
