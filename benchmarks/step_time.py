@@ -13,6 +13,7 @@ same batch and seed, so a busy machine slows them alike; the load average is pri
     python benchmarks/step_time.py --memory --seq-len 512 --paths fast --genes 'dot|relu_norm|highway|adaptive' 'additive|relu_norm|highway|adaptive'
     python benchmarks/step_time.py --paths reference,fast          # every similarity x normalization
     python benchmarks/step_time.py --device cuda --steps 50        # on a GPU (AMP per Config.amp='auto')
+    python benchmarks/step_time.py --floor --genes 'dot|softmax|none|fixed'   # and the output layer alone
 """
 import argparse, dataclasses, itertools, json, math, os, subprocess, sys, time
 from contextlib import nullcontext
@@ -64,6 +65,19 @@ def step_times(gene, cfg, paths, steps, warmup):
             if i >= warmup: times[p].append(time.perf_counter() - t0)
     return {p: sorted(t)[len(t) // 2] * 1000 for p, t in times.items()}
 
+def floor_ms(cfg, steps, warmup):
+    """Median ms of the output layer's three matrix products alone (fp32): the logits, the gradient of
+    the hidden states, the gradient of the weights. Every path does them; no step can be faster."""
+    n, d, v = cfg.batch_size * cfg.max_seq_len, cfg.d_model, cfg.vocab_size
+    g = torch.Generator().manual_seed(0)
+    h, w, dl = (torch.randn(*s, generator=g) for s in ((n, d), (v, d), (n, v)))
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        h @ w.T; dl @ w; dl.T @ h
+        if i >= warmup: times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2] * 1000
+
 def _rss(field):
     return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(field)) * 1024
 
@@ -91,6 +105,8 @@ def parse():
     p.add_argument('--paths', default='plain,fast', help="comma-separated, of plain, reference, fast; the first is the baseline")
     p.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
     p.add_argument('--memory', action='store_true', help='also the peak memory of each path, each in a fresh process')
+    p.add_argument('--floor', action='store_true',
+                   help="also the output layer's matrix products alone, and the ratio over the first path they allow")
     p.add_argument('--compile', action='store_true'); p.add_argument('--peak-one', help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -115,6 +131,11 @@ def main():
             if p != paths[0]: ratios[p].append(r)
             print(f"{g:40s} {p:9s} {ms[p]:9.1f} {cfg.batch_size * cfg.max_seq_len / ms[p] * 1000:9.0f} {mem:9.0f} {r:8.2f}x  "
                   f"{os.getloadavg()[0]:.1f}", flush=True)
+        if a.floor:
+            f = floor_ms(cfg, a.steps, a.warmup)
+            print(f"{g:40s} {'floor':9s} {f:9.1f} {cfg.batch_size * cfg.max_seq_len / f * 1000:9.0f} {'':9s} "
+                  f"{ms[paths[0]] / f:8.2f}x  (the output layer's 3 matrix products alone: the most any path "
+                  f"can gain over {paths[0]})", flush=True)
     for p, rs in ratios.items():
         print(f"geometric mean speedup of {p} over {paths[0]} ({len(rs)} genes): {math.exp(sum(map(math.log, rs)) / len(rs)):.2f}x")
 
