@@ -439,8 +439,9 @@ def ladder_tables(ladder: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         for g in s['genes']:
             c = comp.get(g['gene'], {})
             base = 'baseline' if g['role'] == 'baseline' else None
-            rows.append(dict(stage=s['name'], gene=g['gene'],
-                             replicates=sum(p is not None for p in g['perplexities']),
+            n = sum(p is not None for p in g['perplexities'])
+            if not n: c = dict(verdict='not trained')   # no pair: nothing to compare
+            rows.append(dict(stage=s['name'], gene=g['gene'], replicates=n,
                              perplexity=g['mean'], rank=g['rank'], diff_pct=c.get('mean_diff_pct'),
                              diff_low_pct=_pct(c, 'ci_low'), diff_high_pct=_pct(c, 'ci_high'),
                              p_holm=c.get('p_holm'), verdict=c.get('verdict', base)))
