@@ -140,7 +140,8 @@ def worker_pool(evo):
     evo._worker_pool = None
     try: yield
     finally:
-        kept, evo._worker_pool = evo._worker_pool, None
+        kept = evo._worker_pool
+        del evo._worker_pool                       # after the block: a pool per batch again
         if kept: _close_pool(kept)
 
 @contextmanager
