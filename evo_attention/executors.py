@@ -120,12 +120,12 @@ def _start_pool(evo) -> tuple:
 
 def _pool_key(evo) -> tuple:
     "What a pool's workers were given: when it changes, the pool is started again."
-    return (evo.evaluate, training_config(evo), evo.data, _threads(evo), evo.config.workers,
+    return (evo.data, evo.evaluate, training_config(evo), _threads(evo), evo.config.workers,
             evo.callback is not None)
 
 def _same_key(a: tuple, b: tuple) -> bool:
-    return all(x is y or (type(x) is type(y) and not hasattr(x, 'get_batch') and x == y)
-               for x, y in zip(a, b))
+    "The same data object (never compared by value: it may be large) and equal settings."
+    return a[0] is b[0] and a[1:] == b[1:]
 
 def _close_pool(kept: tuple):
     "Stop a pool's workers (those not yet started are cancelled) and its queue's manager."
